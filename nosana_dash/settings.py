@@ -119,6 +119,8 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))}
+    if env_str("NOSANA_DASH_TEST_DB"):  # lets parallel test runs use separate test databases
+        DATABASES["default"]["TEST"] = {"NAME": env_str("NOSANA_DASH_TEST_DB")}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
