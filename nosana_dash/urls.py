@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("ipfs/<str:cid>", views.ipfs_content, name="ipfs"),
     path("jobs/", include("jobs.urls")),
     path("wallet/", include("jobs.wallet_urls")),

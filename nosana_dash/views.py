@@ -1,25 +1,76 @@
-"""Site-wide views: health and the local content store."""
+"""Site-wide views: health, metrics and the local content store."""
 
 from __future__ import annotations
 
+import hmac
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from nosana_dash import metrics
 from nosana_dash.network.local import store
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+def _check_redis() -> str:
+    if not settings.REDIS_URL:
+        return "not configured (in-memory channel layer)"
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+def _workers() -> list[dict[str, object]]:
+    from jobs.models import WorkerHeartbeat
+
+    now = timezone.now()
+    stale_after = timedelta(seconds=settings.NOSANA_WORKER_LEASE_SECONDS * 2)
+    return [
+        {
+            "name": hb.name,
+            "seen_seconds_ago": round((now - hb.seen_at).total_seconds(), 1),
+            "alive": now - hb.seen_at < stale_after,
+            "jobs_running": hb.jobs_running,
+        }
+        for hb in WorkerHeartbeat.objects.filter(seen_at__gte=now - timedelta(hours=1)).order_by("name")
+    ]
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks: dict[str, object] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-    ok = checks["database"] == "ok"
-    return JsonResponse({"ok": ok, "checks": checks}, status=200 if ok else 503)
+    database = _check_database()
+    redis_state = _check_redis()
+    workers = _workers() if database == "ok" else []
+    ok = database == "ok" and not redis_state.startswith("error")
+    body = {"ok": ok, "checks": {"database": database, "redis": redis_state, "workers": workers}}
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = settings.NOSANA_DASH_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @require_GET
@@ -31,5 +82,5 @@ def ipfs_content(request: HttpRequest, cid: str) -> HttpResponse:
     data, content_type = item
     response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = "public, max-age=31536000, immutable"
-    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = f'inline; filename="{cid}.json"'
     return response

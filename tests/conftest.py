@@ -89,3 +89,85 @@ def seed_job_text() -> str:
 @pytest.fixture(scope="session")
 def seed_job(seed_job_text: str) -> dict[str, Any]:
     return json.loads(seed_job_text)
+
+
+# --- Secrets never reach a response -------------------------------------------------
+# Every test runs with a keypair file, a pinning token and an RPC key configured, and
+# every response Django renders during the suite is scanned for them.
+
+TEST_PINNING_TOKEN = "pinning-token-SECRET-3f9a1c"
+TEST_RPC_KEY = "rpc-key-SECRET-77d2e0"
+_TEST_WALLET_SEED = bytes(range(1, 33))  # the vectors' wallet seed (0x01..0x20)
+
+
+def _secret_forms() -> list[str]:
+    import base58
+    from solders.keypair import Keypair
+
+    keypair = Keypair.from_seed(_TEST_WALLET_SEED)
+    secret = bytes(keypair)
+    return [
+        TEST_PINNING_TOKEN,
+        TEST_RPC_KEY,
+        base58.b58encode(secret).decode(),
+        secret.hex(),
+        json.dumps(list(secret)),
+        json.dumps(list(secret), separators=(",", ":")),
+    ]
+
+
+class SecretLeak(AssertionError):
+    pass
+
+
+def _scan(response: Any) -> None:
+    if getattr(response, "streaming", False):
+        return
+    body = getattr(response, "content", b"")
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    headers = " ".join(f"{k}: {v}" for k, v in response.items()) if hasattr(response, "items") else ""
+    for secret in _SECRETS:
+        if secret in text or secret in headers:
+            raise SecretLeak(f"a secret ({secret[:12]}…) reached a response")
+
+
+_SECRETS: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def configured_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from django.conf import settings
+    from django.core.handlers import base
+    from solders.keypair import Keypair
+
+    keyfile = tmp_path_factory.mktemp("wallet") / "nosana_key.json"
+    keyfile.write_text(json.dumps(list(bytes(Keypair.from_seed(_TEST_WALLET_SEED)))))
+    saved = {
+        name: getattr(settings, name)
+        for name in ("NOSANA_KEYPAIR_PATH", "NOSANA_PINNING_JWT", "NOSANA_RPC_URL_DEVNET", "NOSANA_RPC_URL_MAINNET")
+    }
+    settings.NOSANA_KEYPAIR_PATH = str(keyfile)
+    settings.NOSANA_PINNING_JWT = TEST_PINNING_TOKEN
+    # Loopback addresses only; tests that talk RPC point these at their fakes.
+    settings.NOSANA_RPC_URL_DEVNET = f"http://127.0.0.1:9/devnet?api-key={TEST_RPC_KEY}"
+    settings.NOSANA_RPC_URL_MAINNET = f"http://127.0.0.1:9/mainnet?api-key={TEST_RPC_KEY}"
+    _SECRETS[:] = _secret_forms()
+
+    real_sync, real_async = base.BaseHandler.get_response, base.BaseHandler.get_response_async
+
+    def get_response(self: Any, request: Any) -> Any:
+        response = real_sync(self, request)
+        _scan(response)
+        return response
+
+    async def get_response_async(self: Any, request: Any) -> Any:
+        response = await real_async(self, request)
+        _scan(response)
+        return response
+
+    base.BaseHandler.get_response = get_response  # type: ignore[method-assign]
+    base.BaseHandler.get_response_async = get_response_async  # type: ignore[method-assign]
+    yield
+    base.BaseHandler.get_response, base.BaseHandler.get_response_async = real_sync, real_async  # type: ignore[method-assign]
+    for name, value in saved.items():
+        setattr(settings, name, value)
