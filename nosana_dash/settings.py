@@ -153,6 +153,16 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
 
+# The cache holds rate-limit counters; Redis shares them between web processes.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": env_str("NOSANA_DASH_CHANNEL_PREFIX", "nosana-dash")}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+NOSANA_LOGIN_ATTEMPTS = env_int("NOSANA_LOGIN_ATTEMPTS", 10)
+NOSANA_LOGIN_WINDOW_SECONDS = env_int("NOSANA_LOGIN_WINDOW_SECONDS", 300)
+NOSANA_POSTS_PER_MINUTE = env_int("NOSANA_POSTS_PER_MINUTE", 30)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
