@@ -82,9 +82,19 @@ class Job(models.Model):
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
     last_seq = models.BigIntegerField(default=0, help_text="sequence number of the last log line")
+    # Set by the post form (one per confirm page) so a double submit never posts twice.
+    idempotency_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("post_remote", "Can post jobs to devnet or mainnet (spends real SOL and NOS)")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="job_unique_idempotency_key",
+            )
+        ]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["network", "status"]),

@@ -265,3 +265,6 @@ NOSANA_WORKER_POLL_SECONDS = float(env_str("NOSANA_WORKER_POLL_SECONDS", "1"))
 NOSANA_LOCAL_SANDBOX = env_str("NOSANA_LOCAL_SANDBOX", "auto")  # auto | engine | bubblewrap
 NOSANA_MARKET_SYNC_SECONDS = env_int("NOSANA_MARKET_SYNC_SECONDS", 300)
 NOSANA_DASH_METRICS_TOKEN = env_str("NOSANA_DASH_METRICS_TOKEN")  # empty: /metrics is open
+
+# Where this dashboard is reached: `manage.py job post/get` print local job links under it.
+NOSANA_DASH_BASE_URL = env_str("NOSANA_DASH_BASE_URL", "http://127.0.0.1:8000")
