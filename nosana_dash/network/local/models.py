@@ -17,6 +17,9 @@ class Content(models.Model):
     content_type = models.CharField(max_length=100, default="application/json")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return str(self.cid)
+
 
 class LedgerMarket(models.Model):
     address = models.CharField(max_length=64, unique=True)
@@ -30,11 +33,17 @@ class LedgerMarket(models.Model):
     class Meta:
         ordering = ["price"]
 
+    def __str__(self) -> str:
+        return str(self.name)
+
 
 class LedgerNode(models.Model):
     address = models.CharField(max_length=64, unique=True)
     market = models.ForeignKey(LedgerMarket, on_delete=models.CASCADE, related_name="nodes")
     specs = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return str(self.address)
 
 
 class LedgerJobState(models.IntegerChoices):
@@ -60,6 +69,12 @@ class LedgerJob(models.Model):
     listed_at = models.DateTimeField(auto_now_add=True)
     tx_signature = models.CharField(max_length=100)
 
+    def __str__(self) -> str:
+        return str(self.address)
+
+    def run_exists(self) -> bool:
+        return LedgerRun.objects.filter(job_id=self.pk).exists()
+
 
 class LedgerRun(models.Model):
     """Exists while a node runs a job, as a run account on chain."""
@@ -69,3 +84,6 @@ class LedgerRun(models.Model):
     node = models.CharField(max_length=64)
     payer = models.CharField(max_length=64)
     time = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return str(self.address)
