@@ -214,6 +214,20 @@ def _node_error(job: Job, text: str) -> None:
     writer.flush()
 
 
+def _images(definition_json: str) -> list[str]:
+    """Every image the job's container/run ops use (global image as the default)."""
+    definition = json.loads(definition_json)
+    default = (definition.get("global") or {}).get("image") if isinstance(definition.get("global"), dict) else None
+    images = []
+    for op in definition.get("ops") or []:
+        if isinstance(op, dict) and op.get("type") == "container/run":
+            args = op.get("args") if isinstance(op.get("args"), dict) else {}
+            image = args.get("image") or default
+            if isinstance(image, str):
+                images.append(image)
+    return images
+
+
 def run_local(job: Job, name: str, stop_event: threading.Event | None = None) -> Job:
     """Run a claimed local job to its end. The caller holds the lease (renewed by `Lease`)."""
     stop_event = stop_event or threading.Event()
@@ -226,7 +240,7 @@ def run_local(job: Job, name: str, stop_event: threading.Event | None = None) ->
                     lease_owner="", lease_until=None)
         return job
     try:
-        backend = select_backend(job.address)
+        backend = select_backend(job.address, images=_images(job.definition_json))
     except NoBackend as exc:
         _node_error(job, f"node error: {exc.message}")
         ledger.quit_job(job.address)

@@ -49,6 +49,9 @@ class MarketSnapshot(models.Model):
     class Meta:
         ordering = ["market", "taken_at"]
 
+    def __str__(self) -> str:
+        return f"{self.market_id}@{self.taken_at:%Y-%m-%d %H:%M}"
+
 
 class Node(models.Model):
     network = models.CharField(max_length=16, db_index=True)
@@ -81,3 +84,65 @@ class SyncRun(models.Model):
     progress = models.IntegerField(default=0, help_text="percent")
     message = models.CharField(max_length=300, blank=True)
     ok = models.BooleanField(null=True)
+
+    def __str__(self) -> str:
+        return f"sync {self.network} #{self.pk}"
+
+
+class NetworkJob(models.Model):
+    """A job account as the network last reported it: the per-market and per-node history.
+
+    Filled by the sync from `Network.list_jobs(market=…)`; durations and costs on the
+    market and node pages come from here (and from `jobs.Job` for jobs posted here).
+    """
+
+    network = models.CharField(max_length=16)
+    address = models.CharField(max_length=64)
+    market = models.CharField(max_length=64)
+    node = models.CharField(max_length=64, blank=True)
+    ipfs_job = models.CharField(max_length=64, blank=True)
+    has_result = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, help_text="displayed state: QUEUED, RUNNING, COMPLETED, STOPPED")
+    # u64 on chain: may exceed a signed 64-bit column.
+    price = models.DecimalField(max_digits=20, decimal_places=0, default=0, help_text="NOS base units per second")
+    timeout = models.BigIntegerField(default=0)
+    time_start = models.BigIntegerField(default=0, help_text="unix seconds, 0 before start")
+    time_end = models.BigIntegerField(default=0, help_text="unix seconds, 0 before end")
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["network", "-time_end"]
+        constraints = [models.UniqueConstraint(fields=["network", "address"], name="networkjob_unique_address")]
+        indexes = [
+            models.Index(fields=["network", "market", "-time_start"]),
+            models.Index(fields=["network", "node", "-time_start"]),
+            models.Index(fields=["network", "ipfs_job"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def duration(self) -> int | None:
+        if self.time_start and self.time_end and self.time_end >= self.time_start:
+            return self.time_end - self.time_start
+        return None
+
+    @property
+    def cost(self) -> int | None:
+        """NOS base units paid for the time run (price × duration)."""
+        duration = self.duration
+        return None if duration is None else duration * int(self.price)
+
+
+class PriceQuote(models.Model):
+    """The NOS price in USD from the configured price source (only when one is set)."""
+
+    usd_per_nos = models.DecimalField(max_digits=20, decimal_places=8)
+    fetched_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-fetched_at"]
+
+    def __str__(self) -> str:
+        return f"{self.usd_per_nos} USD/NOS"

@@ -263,6 +263,8 @@ NOSANA_EMBEDDED_WORKER = env_bool("NOSANA_EMBEDDED_WORKER", False)
 NOSANA_WORKER_LEASE_SECONDS = env_int("NOSANA_WORKER_LEASE_SECONDS", 30)
 NOSANA_WORKER_POLL_SECONDS = float(env_str("NOSANA_WORKER_POLL_SECONDS", "1"))
 NOSANA_LOCAL_SANDBOX = env_str("NOSANA_LOCAL_SANDBOX", "auto")  # auto | engine | bubblewrap
+# Images that are neither here nor pullable: run the job in bubblewrap (said plainly) instead of failing.
+NOSANA_LOCAL_IMAGE_FALLBACK = env_bool("NOSANA_LOCAL_IMAGE_FALLBACK", False)
 NOSANA_MARKET_SYNC_SECONDS = env_int("NOSANA_MARKET_SYNC_SECONDS", 300)
 NOSANA_DASH_METRICS_TOKEN = env_str("NOSANA_DASH_METRICS_TOKEN")  # empty: /metrics is open
 

@@ -153,6 +153,18 @@ def test_unpullable_image_fails_with_a_clear_message(local: Any) -> None:
     assert op["error"]["event"] == "operation-error" and op["logs"][0]["type"] == "nodeerr"
 
 
+def test_unpullable_image_runs_in_bubblewrap_when_the_fallback_is_on(local: Any, settings: Any) -> None:
+    settings.NOSANA_LOCAL_SANDBOX = "auto"
+    settings.NOSANA_LOCAL_IMAGE_FALLBACK = True
+    job = _post(local, _definition(_run_op("fallback", "echo ran-anyway", image="localhost:1/nosana-dash/missing:latest")))
+    worker.run_once("w-fallback")
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED and job.sandbox == "bubblewrap"
+    assert _output(job, "fallback") == ["ran-anyway"]
+    notes = " ".join(LogLine.objects.filter(job=job, stream="system").values_list("text", flat=True))
+    assert "could not be pulled" in notes and "NOT used" in notes
+
+
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_two_workers_race_for_one_job(local: Any) -> None:
     job = _post(local, _definition(_run_op("once", "echo ran-once")))

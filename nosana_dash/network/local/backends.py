@@ -174,17 +174,40 @@ class EngineBackend:
             self.engine.close()
 
 
-def select_backend(job_address: str, mode: str | None = None) -> Backend:
-    """The engine when reachable, else bubblewrap (mode `auto`); raises NoBackend with a how-to."""
+def _unavailable_image(engine: Engine, images: list[str]) -> str | None:
+    """The first image that is neither on this machine nor pullable, with the reason."""
+    for image in dict.fromkeys(normalize_image(i) for i in images if i):
+        try:
+            if engine.image_exists(image):
+                continue
+            engine.pull(image, lambda _line: None)
+        except EngineError as exc:
+            return f"image {image} is not on this machine and could not be pulled ({exc.message})"
+    return None
+
+
+def select_backend(job_address: str, mode: str | None = None, *, images: list[str] | None = None) -> Backend:
+    """The engine when reachable, else bubblewrap (mode `auto`); raises NoBackend with a how-to.
+
+    With `NOSANA_LOCAL_IMAGE_FALLBACK` (the run command sets it, for machines without a
+    registry), a job whose images can't be had runs in bubblewrap instead, and says so.
+    """
     mode = (mode or settings.NOSANA_LOCAL_SANDBOX or "auto").lower()
     if mode not in ("auto", "engine", "bubblewrap"):
         raise NoBackend(f"NOSANA_LOCAL_SANDBOX={mode!r}: choose auto, engine or bubblewrap")
     engine_error = ""
     if mode in ("auto", "engine"):
         try:
-            return EngineBackend(Engine.connect(), job_address)
+            engine = Engine.connect()
         except EngineUnavailable as exc:
             engine_error = exc.message
+        else:
+            fallback = mode == "auto" and settings.NOSANA_LOCAL_IMAGE_FALLBACK
+            missing = _unavailable_image(engine, images or []) if fallback else None
+            if missing is None or sandbox.unavailable_reason() is not None:
+                return EngineBackend(engine, job_address)
+            engine.close()
+            return sandbox.SandboxBackend(job_address, image_error=missing)
         if mode == "engine":
             raise NoBackend(engine_error)
     problem = sandbox.unavailable_reason()

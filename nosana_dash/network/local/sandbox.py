@@ -84,13 +84,20 @@ def _root_binds(create: list[str]) -> list[str]:
 class SandboxBackend:
     kind = "bubblewrap"
 
-    def __init__(self, job_address: str, *, engine_error: str = "") -> None:
+    def __init__(self, job_address: str, *, engine_error: str = "", image_error: str = "") -> None:
         self.job_address = job_address
         self.engine_error = engine_error
+        self.image_error = image_error
         self._dir = Path(tempfile.mkdtemp(prefix="nosana-dash-job-"))
         self._volumes: dict[str, Path] = {}
 
     def notes(self) -> list[str]:
+        if self.image_error:
+            return [
+                f"The container engine is reachable, but {self.image_error}. As NOSANA_LOCAL_IMAGE_FALLBACK is "
+                "on, ops run in a bubblewrap sandbox over this machine's read-only root filesystem instead: "
+                "the images named in the job are NOT used, so programs and output may differ from a Nosana node."
+            ]
         why = f" ({self.engine_error})" if self.engine_error else ""
         return [
             f"No container engine is reachable{why}. Ops run in a bubblewrap sandbox over this machine's "
