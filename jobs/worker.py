@@ -217,12 +217,13 @@ def _node_error(job: Job, text: str) -> None:
 def _images(definition_json: str) -> list[str]:
     """Every image the job's container/run ops use (global image as the default)."""
     definition = json.loads(definition_json)
-    default = (definition.get("global") or {}).get("image") if isinstance(definition.get("global"), dict) else None
+    glob = definition.get("global")
+    default = glob.get("image") if isinstance(glob, dict) else None
     images = []
     for op in definition.get("ops") or []:
         if isinstance(op, dict) and op.get("type") == "container/run":
-            args = op.get("args") if isinstance(op.get("args"), dict) else {}
-            image = args.get("image") or default
+            args = op.get("args")
+            image = (args.get("image") if isinstance(args, dict) else None) or default
             if isinstance(image, str):
                 images.append(image)
     return images

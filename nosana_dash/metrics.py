@@ -28,8 +28,8 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("nosana_dash_log_lines", "Log lines recorded", value=lines)
 
         posts = GaugeMetricFamily("nosana_dash_posts", "Jobs posted, by network", labels=["network"])
-        for row in Job.objects.values("network").annotate(n=Count("id")).order_by():
-            posts.add_metric([row["network"]], row["n"])
+        for per_network in Job.objects.values("network").annotate(n=Count("id")).order_by():
+            posts.add_metric([per_network["network"]], per_network["n"])
         yield posts
 
         now = timezone.now()
