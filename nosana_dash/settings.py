@@ -256,6 +256,8 @@ NOSANA_MAX_UPLOAD_BYTES = env_int("NOSANA_MAX_UPLOAD_BYTES", 1_000_000)
 NOSANA_MAX_JSON_DEPTH = env_int("NOSANA_MAX_JSON_DEPTH", 64)
 NOSANA_MAX_OPS = env_int("NOSANA_MAX_OPS", 200)
 DATA_UPLOAD_MAX_MEMORY_SIZE = NOSANA_MAX_UPLOAD_BYTES + 256_000
+# The composer posts every field of every op (about 30 each): room for NOSANA_MAX_OPS of them.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, NOSANA_MAX_OPS * 60)
 
 # Local network: container engine, workers, logs.
 DOCKER_HOST = env_str("DOCKER_HOST")
