@@ -124,7 +124,7 @@ class Step(models.Model):
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
     index = models.PositiveIntegerField()
-    op_id = models.CharField(max_length=200)
+    op_id = models.TextField()  # ids have no length limit in the format (a 5,000-character id is valid)
     op_type = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
     exit_code = models.IntegerField(null=True, blank=True)
@@ -178,8 +178,14 @@ class DailySpend(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "day", "network"], name="dailyspend_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.day} {self.network}: {self.amount}"
+
 
 class WorkerHeartbeat(models.Model):
     name = models.CharField(max_length=100, unique=True)
     seen_at = models.DateTimeField()
     jobs_running = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name
