@@ -24,7 +24,7 @@ urlpatterns = [
     # job page, logs (views.py)
     path("<str:address>", views.job_detail, name="detail"),
     path("<str:address>/logs.txt", views.job_logs_raw, name="logs_raw"),
-    path("<str:address>/steps/<str:op_id>/logs.txt", views.step_logs_raw, name="step_logs_raw"),
+    path("<str:address>/steps/<path:op_id>/logs.txt", views.step_logs_raw, name="step_logs_raw"),
     path("<str:address>/lines", views.job_lines, name="lines"),
     path("<str:address>/definition.json", views.job_definition, name="definition"),
     path("<str:address>/result.json", views.job_result, name="result"),
