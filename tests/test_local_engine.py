@@ -252,3 +252,36 @@ def test_run_forever_picks_up_posted_jobs_and_stops(local: Any, settings: Any) -
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert _output(job, "loop") == ["looped"]
+
+
+def test_exposed_port_is_published_on_localhost_and_recorded(local: Any) -> None:
+    import httpx
+
+    serve = "mkdir -p /www && echo exposed-ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+    job = _post(local, _definition(_run_op("web", serve, expose=8080)))
+    def run() -> None:
+        worker.run_once("w-expose")
+        connection.close()  # this thread's own database connection
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if job.service_url:
+                break
+            time.sleep(0.2)
+        assert job.service_url.startswith("http://127.0.0.1:"), job.service_url
+        body = ""
+        while time.monotonic() < deadline and "exposed-ok" not in body:
+            try:
+                body = httpx.get(job.service_url + "/index.html", timeout=2).text
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert "exposed-ok" in body
+    finally:
+        services.stop_job(user=local, job=Job.objects.get(pk=job.pk))
+        runner.join(timeout=60)
+    job.refresh_from_db()
+    assert job.status == JobStatus.STOPPED
