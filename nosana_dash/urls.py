@@ -7,7 +7,7 @@ from nosana_dash import auth_views as login_views
 from nosana_dash import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="jobs:list", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="jobs:list", permanent=False), name="home"),
     path("accounts/login/", login_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -17,6 +17,12 @@ VECTORS = SHARED / "vectors"
 SEED_DOC = SHARED / "seed" / "multi-operation-job.md"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API runs an event loop in the main thread while a
+    browser is open, which asyncio-based tests (consumers, channels) must not find running."""
+    items.sort(key=lambda item: "/browser/" in str(item.path).replace("\\", "/"))
+
+
 class InternetAccessError(AssertionError):
     pass
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_check_deploy_is_clean_in_production(tmp_path: Path) -> None:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},  # set by browser fixtures
         "NOSANA_DASH_PROFILE": "production",
         "NOSANA_DASH_SECRET_KEY": "x" * 20 + "-production-secret-key-for-the-check-0123456789",
         "NOSANA_DASH_VAR_DIR": str(tmp_path),

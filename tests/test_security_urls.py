@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 pytestmark = pytest.mark.django_db
 
 # POST endpoints that change nothing: signing in, and the composer's pure transformations.
-READ_ONLY_POSTS = {"login", "jobs:validate", "jobs:sync_json", "jobs:download", "jobs:new"}
+READ_ONLY_POSTS = {"home", "login", "markets:picker", "jobs:validate", "jobs:sync_json", "jobs:download", "jobs:new"}
 SKIP_PREFIXES = ("admin:",)  # Django's admin has its own, tested, protection
 
 

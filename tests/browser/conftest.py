@@ -1,6 +1,6 @@
 """Reusable browser fixtures: Debian's chromium driven by Playwright (sync API).
 
-`browser` lives for the session; `page` is a fresh context per test (own cookies,
+`browser` lives for one test module (Playwright's loop must not outlive it); `page` is a fresh context per test (own cookies,
 downloads allowed). Playwright's sync API runs an event loop in this thread, so
 Django's async-safety check is relaxed while the browser is open (the ORM calls
 here are ordinary sync test code, not code running inside a loop).
@@ -22,7 +22,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

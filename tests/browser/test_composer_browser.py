@@ -35,8 +35,9 @@ def _click_and_wait(page: Any, button: str, appears: str) -> None:
 
 
 def _wait_json(page: Any, predicate: Any) -> Any:
-    """Wait (bounded) until the JSON tab, kept in sync by the live check, satisfies predicate."""
-    for _ in range(100):
+    """Wait (bounded, 30 s: CI machines are busy) until the JSON tab, kept in sync by the live check,
+    satisfies predicate."""
+    for _ in range(300):
         text = page.input_value("#json-editor")
         try:
             value = json.loads(text)
