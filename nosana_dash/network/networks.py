@@ -12,8 +12,8 @@ from typing import Literal
 RemoteName = Literal["devnet", "mainnet"]
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
-TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 (a program id, not a secret)
-ASSOCIATED_TOKEN_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"  # noqa: S105 (a program id)
+TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 (a program id, not a secret)  # nosec B105  # public program id
+ASSOCIATED_TOKEN_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"  # noqa: S105 (a program id)  # nosec B105  # public program id
 COMPUTE_BUDGET_PROGRAM = "ComputeBudget111111111111111111111111111111"
 METAPLEX_METADATA_PROGRAM = "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s"
 REWARDS_PROGRAM = "nosRB8DUV67oLNrL45bo2pFLrmsWPiewe2Lk2DRNYCp"

@@ -13,7 +13,7 @@ import os
 import queue
 import shutil
 import signal
-import subprocess
+import subprocess  # nosec B404  # runs bwrap with a fixed argument list, never a shell
 import tempfile
 import threading
 import time
@@ -37,7 +37,7 @@ def unavailable_reason() -> str | None:
     if path is None:
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)."
     try:
-        probe = subprocess.run(
+        probe = subprocess.run(  # nosec B603  # fixed argv, no shell
             [path, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "true"],
             capture_output=True, timeout=PROBE_TIMEOUT, check=False,
         )
@@ -74,7 +74,7 @@ def _root_binds(create: list[str]) -> list[str]:
                 bind_children(child)
             elif entry.is_symlink():
                 args.extend(["--symlink", os.readlink(child), str(child)])
-            elif child not in (Path("/proc"), Path("/dev"), Path("/tmp")):  # noqa: S108 - sandbox mounts its own
+            elif child not in (Path("/proc"), Path("/dev"), Path("/tmp")):  # noqa: S108 - sandbox mounts its own  # nosec B108  # paths inside the sandbox
                 args.extend(["--ro-bind", str(child), str(child)])
 
     bind_children(Path("/"))
@@ -117,7 +117,7 @@ class SandboxBackend:
         if not command:
             command = ["/bin/sh"]
         dests = [dest for _, dest in op.volumes]
-        argv = [BWRAP, *(_root_binds([*(os.path.dirname(d) for d in dests), op.work_dir])), "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",  # noqa: S108 - private
+        argv = [BWRAP, *(_root_binds([*(os.path.dirname(d) for d in dests), op.work_dir])), "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",  # noqa: S108 - private  # nosec B108  # a private tmpfs inside the sandbox
                 "--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0", "--cap-drop", "ALL",
                 "--die-with-parent", "--new-session", "--clearenv",
                 "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -147,10 +147,11 @@ class SandboxBackend:
             for port in op.ports:
                 ctx.publish_port(port, f"http://127.0.0.1:{port}")
         lines: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
-        process = subprocess.Popen(self._argv(ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        process = subprocess.Popen(self._argv(ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # nosec B603  # argv list, no shell
                                    stdin=subprocess.DEVNULL, start_new_session=True)
         ctx.started(f"bwrap-{process.pid}")
-        assert process.stdout is not None and process.stderr is not None  # noqa: S101 - pipes were requested
+        if process.stdout is None or process.stderr is None:  # pipes were requested; never None
+            raise RuntimeError("bwrap started without its output pipes")
         readers = [threading.Thread(target=_read, args=(pipe, name, lines), daemon=True)
                    for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))]
         for reader in readers:
