@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Issue:
     """One error or warning.
 
@@ -26,6 +26,14 @@ class Issue:
     message: str
     suggestion: object | None = field(default=None, compare=False)
 
+    def __init__(self, path: str, message: str, suggestion: object | None = None) -> None:
+        # Written straight into the instance dict: the generated frozen __init__ goes through
+        # object.__setattr__ per field, which made up a large part of validating long op lists.
+        fields = self.__dict__
+        fields["path"] = path
+        fields["message"] = message
+        fields["suggestion"] = suggestion
+
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"path": self.path, "message": self.message}
         if self.suggestion is not None:
@@ -33,7 +41,7 @@ class Issue:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Verdict:
     """The outcome of validating one definition.
 
@@ -46,6 +54,13 @@ class Verdict:
     errors: list[Issue]  # what the reference reports (every path it reports)
     warnings: list[Issue]  # our extra checks; they never change `valid`
     source: object = field(default=None, repr=False, compare=False)
+
+    def __init__(self, valid: bool, errors: list[Issue], warnings: list[Issue], source: object = None) -> None:
+        fields = self.__dict__  # as in Issue: one Verdict per validation, so its construction counts
+        fields["valid"] = valid
+        fields["errors"] = errors
+        fields["warnings"] = warnings
+        fields["source"] = source
 
     @cached_property
     def definition(self) -> JobDefinition | None:

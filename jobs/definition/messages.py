@@ -9,6 +9,9 @@ from jobs.definition import reference as ref
 from jobs.definition.issues import Issue
 
 _ROOT = "$input"
+# What `json.dumps(value, ensure_ascii=False)` uses, built once: dumps builds a new encoder per
+# call whenever an option differs from its defaults.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 _BY_EXPECTED: dict[str, str] = {
     '"0.1"': 'must be exactly the string "0.1"',
@@ -89,7 +92,7 @@ def strip_root(path: str) -> str:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    text = _ENCODER.encode(value)
     return text if len(text) <= 40 else text[:37] + "…"
 
 
@@ -108,10 +111,12 @@ def message_for(path: str, expected: str, value: Any, ops: Any = None) -> str:
         return "is not a known key here"
     if value is ref.MISSING:
         return "is required"
-    text = _BY_EXPECTED.get(expected, f"has the wrong type (expected {expected})")
+    text = _BY_EXPECTED.get(expected)
+    if text is None:
+        text = f"has the wrong type (expected {expected})"
     if value is None:
         return text + " (null is not allowed; leave the key out instead)"
-    if not isinstance(value, dict | list):
+    if not isinstance(value, (dict, list)):
         return f"{text} (got {_show(value)})"
     return text
 

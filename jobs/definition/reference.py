@@ -225,12 +225,13 @@ class _Run:
     def root(self, o: Any, path: str) -> bool:
         # `"key" not in o or check(...)` skips optional keys that are absent (the check would
         # pass) without a call; for an array root every optional key is absent anyway.
-        o = _as_object(o)
+        if type(o) is not dict:
+            o = _as_object(o)
+        kind = o.get("type", MISSING)
+        version = o.get("version", MISSING)
         checks = [
-            o.get("type", MISSING) == "container" and type(o.get("type", MISSING)) is str
-            or self.report(path + ".type", '"container"', o.get("type", MISSING)),
-            o.get("version", MISSING) == "0.1" and type(o.get("version", MISSING)) is str
-            or self.report(path + ".version", '"0.1"', o.get("version", MISSING)),
+            (type(kind) is str and kind == "container") or self.report(path + ".type", '"container"', kind),
+            (type(version) is str and version == "0.1") or self.report(path + ".version", '"0.1"', version),
             "logistics" not in o or self.logistics_field(o, path),
             "deployment_id" not in o or self.optional(o, "deployment_id", path, str, "(string | undefined)"),
             "meta" not in o or self.meta_field(o, path),
@@ -385,9 +386,9 @@ class _Run:
             and (unique_string_ids(ops) or self.report(p, E_UNIQUE_IDS, ops))
             and all(
                 [
-                    ((_obj(op) or self.report(f"{p}[{i}]", "Operation<keyof OperationArgsMap>", op))
-                     and self.op(op, f"{p}[{i}]"))
-                    or self.report(f"{p}[{i}]", "Operation<keyof OperationArgsMap>", op)
+                    # every op is an object here (UniqueById checked it), so the reference's
+                    # "is it an object" test on each op always passes
+                    self.op(op, f"{p}[{i}]") or self.report(f"{p}[{i}]", "Operation<keyof OperationArgsMap>", op)
                     for i, op in enumerate(ops)
                 ]
             )

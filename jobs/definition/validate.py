@@ -5,13 +5,15 @@ from __future__ import annotations
 from jobs.definition.issues import Issue, Verdict
 from jobs.definition.jsontext import DefinitionParseError, parse_json_text
 from jobs.definition.messages import to_issues
+from jobs.definition.quick import is_valid
 from jobs.definition.reference import reference_errors
 from jobs.definition.warnings import definition_warnings
 
 
 def validate(obj: object) -> Verdict:
     """Validate one parsed JSON value. Never raises."""
-    errors = reference_errors(obj)
+    # Like the reference: a yes/no pass first, the error-reporting pass only when it says no.
+    errors = [] if is_valid(obj) else reference_errors(obj)
     warnings = definition_warnings(obj)
     if errors:
         return Verdict(False, to_issues(errors, obj), warnings, obj)

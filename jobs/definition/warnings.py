@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from jobs.definition.canonical import canonical_text
 from jobs.definition.cmd import first_item_has_whitespace, legacy_exec_form
@@ -45,7 +47,7 @@ def definition_warnings(obj: object) -> list[Issue]:
     if type(ops) is not list:
         return []
     warnings: list[Issue] = []
-    max_ops = settings.NOSANA_MAX_OPS
+    max_ops = _max_ops()
     if len(ops) > max_ops:
         warnings.append(
             Issue(
@@ -57,9 +59,33 @@ def definition_warnings(obj: object) -> list[Issue]:
         return warnings  # per-op checks on a huge list would only bury that message
     glob = obj.get("global")
     seen = _Ops(type(glob) is dict and bool(glob.get("entrypoint")))
+    ids = seen.ids
     for i, op in enumerate(ops):
-        if type(op) is dict:
-            _check_op(i, op, seen, warnings)
+        if type(op) is not dict:
+            continue
+        op_id = op.get("id")
+        if type(op_id) is str:
+            if op_id not in ids:
+                ids[op_id] = i
+            # A non-empty printable ASCII id has no whitespace but " " (which the reference
+            # rejects itself): only other ids need the regex.
+            if not op_id or not (op_id.isascii() and op_id.isprintable()):
+                _id_checks(i, op_id, warnings)
+        if "execution" in op:
+            _collect_execution(i, op["execution"], seen)
+        args = op.get("args")
+        if type(args) is not dict:
+            continue
+        if len(args) == 1 and type(args.get("image")) is str and op.get("type") == "container/run":
+            # the common minimal op, inline: only the image to look at (long op lists are made of these)
+            image = args["image"]
+            message = _image_problem(image)
+            if message:
+                warnings.append(Issue(f"ops[{i}].args.image", message))
+            if "%%ops." in image:
+                seen.literal_args.append(i)
+        else:
+            _args_checks(i, op.get("type"), args, seen, warnings)
     if seen.mounts:
         _volume_checks(seen, warnings)
     if seen.edges:
@@ -69,42 +95,37 @@ def definition_warnings(obj: object) -> list[Issue]:
     return warnings
 
 
+_MAX_OPS: list[int] = []  # settings.NOSANA_MAX_OPS, read once (a settings read costs more than an op's checks)
+
+
+def _max_ops() -> int:
+    if not _MAX_OPS:
+        _MAX_OPS.append(settings.NOSANA_MAX_OPS)
+    return _MAX_OPS[0]
+
+
+@receiver(setting_changed)
+def _forget_max_ops(*, setting: str, **kwargs: object) -> None:
+    if setting == "NOSANA_MAX_OPS":  # override_settings in tests
+        _MAX_OPS.clear()
+
+
 # ---- per op -------------------------------------------------------------------------------
 
 
-def _check_op(i: int, op: dict[str, Any], seen: _Ops, warnings: list[Issue]) -> None:
-    op_id = op.get("id")
-    if type(op_id) is str:
-        if op_id not in seen.ids:
-            seen.ids[op_id] = i
-        if op_id == "":
-            warnings.append(Issue(f"ops[{i}].id", "is empty; give the op a name so logs and references can use it"))
-        elif " " not in op_id and _WHITESPACE.search(op_id):
-            warnings.append(
-                Issue(f"ops[{i}].id", "contains whitespace (tab or non-breaking space); use letters, digits and -")
-            )
-    execution = op.get("execution")
-    if type(execution) is dict:
-        group = execution.get("group")
-        seen.groups[i] = group if type(group) is str else None
-        depends = execution.get("depends_on")
-        if type(depends) is list:
-            for j, target in enumerate(depends):
-                if type(target) is str:
-                    seen.edges.append((i, j, target))
-    args = op.get("args")
-    if type(args) is not dict:
+def _collect_execution(i: int, execution: Any, seen: _Ops) -> None:
+    if type(execution) is not dict:
         return
-    kind = op.get("type")
-    if len(args) == 1 and kind == "container/run" and type(args.get("image")) is str:
-        # the common minimal op: only the image to look at (fast path for long op lists)
-        image = args["image"]
-        message = _image_problem(image)
-        if message:
-            warnings.append(Issue(f"ops[{i}].args.image", message))
-        if "%%ops." in image:
-            seen.literal_args.append(i)
-        return
+    group = execution.get("group")
+    seen.groups[i] = group if type(group) is str else None
+    depends = execution.get("depends_on")
+    if type(depends) is list:
+        for j, target in enumerate(depends):
+            if type(target) is str:
+                seen.edges.append((i, j, target))
+
+
+def _args_checks(i: int, kind: Any, args: dict[str, Any], seen: _Ops, warnings: list[Issue]) -> None:
     path = f"ops[{i}]"
     is_run = "image" in args  # the reference picks the args shape by this key
     if is_run:
@@ -131,6 +152,15 @@ def _check_op(i: int, op: dict[str, Any], seen: _Ops, warnings: list[Issue]) -> 
                     'the node would run a container without an image. Use "container/create-volume" or add "image"',
                 )
             )
+
+
+def _id_checks(i: int, op_id: str, warnings: list[Issue]) -> None:
+    if op_id == "":
+        warnings.append(Issue(f"ops[{i}].id", "is empty; give the op a name so logs and references can use it"))
+    elif " " not in op_id and _WHITESPACE.search(op_id):
+        warnings.append(
+            Issue(f"ops[{i}].id", "contains whitespace (tab or non-breaking space); use letters, digits and -")
+        )
 
 
 def _run_args_checks(i: int, args: dict[str, Any], path: str, seen: _Ops, warnings: list[Issue]) -> None:
@@ -198,19 +228,22 @@ def _image_problem(image: str) -> str | None:
 
 
 def _port_checks(expose: Any, path: str, warnings: list[Issue]) -> None:
-    items: list[tuple[str, Any]]
     if type(expose) is list:
-        items = [(f"{path}[{i}]", item) for i, item in enumerate(expose)]
+        for i, item in enumerate(expose):
+            _port_check(item, path, i, warnings)
     else:
-        items = [(path, expose)]
-    for item_path, item in items:
-        port_path, port = item_path, item
-        if type(item) is dict:
-            port_path, port = item_path + ".port", item.get("port")
-        if type(port) is not int and type(port) is not float:
-            continue
-        if port != int(port) or not 1 <= port <= 65535:
-            warnings.append(Issue(port_path, f"is {port}; a port must be a whole number from 1 to 65535"))
+        _port_check(expose, path, None, warnings)
+
+
+def _port_check(item: Any, path: str, index: int | None, warnings: list[Issue]) -> None:
+    port = item.get("port") if type(item) is dict else item
+    if type(port) is not int and type(port) is not float:
+        return
+    if port != int(port) or not 1 <= port <= 65535:
+        # the path is only built for a warning
+        item_path = path if index is None else f"{path}[{index}]"
+        port_path = item_path + ".port" if type(item) is dict else item_path
+        warnings.append(Issue(port_path, f"is {port}; a port must be a whole number from 1 to 65535"))
 
 
 # ---- volumes ------------------------------------------------------------------------------
@@ -302,36 +335,49 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 # ---- literal references -------------------------------------------------------------------
 
 
-def _mentions_op(value: Any) -> bool:
-    """Whether any string inside `value` contains "%%ops." (a cheap walk without paths)."""
-    stack = [value]
-    for _ in range(100_000):  # bounded: inputs are size-limited, this only guards odd values
-        if not stack:
-            return False
-        item = stack.pop()
+def _mentions_op(value: Any, depth: int = 0) -> bool:
+    """Whether a string inside the object or array `value` contains "%%ops." (no paths built).
+
+    Only a filter before `_reference_checks`, which finds the strings themselves and looks at
+    most 32 levels down: deeper than that, this answers "maybe" (True) and lets it decide.
+    """
+    if depth > 32:
+        return True
+    for item in value.values() if type(value) is dict else value:
         kind = type(item)
         if kind is str:
             if "%%ops." in item:
                 return True
-        elif kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-    return True
+        elif (kind is dict or kind is list) and _mentions_op(item, depth + 1):
+            return True
+    return False
 
 
 def _strings(value: Any, path: str, out: list[tuple[str, str]], depth: int = 0) -> None:
-    if depth > 32:
-        return
+    """Every string under `value` (at most 32 levels down) that contains "%%ops.", with its path.
+
+    A path is only built for a match or for a container to descend into.
+    """
     if type(value) is str:
         if "%%ops." in value:
             out.append((path, value))
-    elif type(value) is dict:
-        for key, item in value.items():
-            _strings(item, path + access(key), out, depth + 1)
+        return
+    if depth >= 32:  # children would be deeper than 32 levels
+        return
+    items: Any
+    if type(value) is dict:
+        items = value.items()
     elif type(value) is list:
-        for i, item in enumerate(value):
-            _strings(item, f"{path}[{i}]", out, depth + 1)
+        items = enumerate(value)
+    else:
+        return
+    for key, item in items:
+        kind = type(item)
+        if kind is str:
+            if "%%ops." in item:
+                out.append((path + (access(key) if type(key) is str else f"[{key}]"), item))
+        elif kind is dict or kind is list:
+            _strings(item, path + (access(key) if type(key) is str else f"[{key}]"), out, depth + 1)
 
 
 def _reference_checks(i: int, args: Any, ids: dict[str, int], warnings: list[Issue]) -> None:
