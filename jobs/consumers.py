@@ -6,6 +6,12 @@ live batches meanwhile, then sends the stored lines after the client's last
 seq, then the live ones, dropping what it already sent and filling any gap
 from the database. Lines go out in frames at most every `frame_interval`.
 
+Fan-out is per process, not per socket: the first viewer of a job in a server
+process subscribes one channel (a `_Hub`) to the job's group; every batch then
+crosses the channel layer once per process and is handed to the local sockets in
+memory, and its frame text is built once and shared. With 200 viewers that is one
+Redis message instead of 200, and no per-socket channel receive.
+
 Flow control is explicit because an ASGI server buffers outgoing frames
 without limit: the client acknowledges the last seq it rendered, the server
 keeps at most `ack_window` lines unacknowledged and at most
@@ -29,10 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
 from jobs import live, selectors
+from nosana_dash.metrics import WS_CLIENTS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,126 @@ class _Batch:
     first: int
     last: int
     body: str  # a JSON array of lines
+    _frame: str | None = None
+    _inner: str | None = None
+
+    @property
+    def inner(self) -> str:
+        """The lines without the array's brackets, for joining batches into one frame (sliced once)."""
+        if self._inner is None:
+            self._inner = self.body[1:-1]
+        return self._inner
+
+    @property
+    def frame(self) -> str:
+        """The whole `lines` frame; one batch object is shared by every local socket, so this is built once."""
+        if self._frame is None:
+            self._frame = _lines_frame(self.first, self.last, self.body)
+        return self._frame
+
+
+def _lines_frame(first: int, last: int, body: str) -> str:
+    return f'{{"type":"lines","first":{first},"last":{last},"lines":{body}}}'
+
+
+class _Hub:
+    """One channel-layer subscription to a job's group for this process; fans messages out in memory."""
+
+    REFRESH_SECONDS = 3600.0  # re-join the group now and then: layers expire group membership (a day on Redis)
+
+    def __init__(self, layer: BaseChannelLayer, group: str) -> None:
+        self.layer = layer
+        self.group = group
+        self.members: set[JobLogConsumer] = set()
+        self.channel = ""
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, self.channel)
+        except Exception as exc:
+            self.ready.set_exception(exc)
+            raise
+        self.ready.set_result(None)
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        joined = asyncio.get_running_loop().time()
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception as exc:  # e.g. Redis restarting: viewers fill any gap from the database
+                log.warning("job group %s: receive failed: %s", self.group, exc)
+                await asyncio.sleep(1)
+                try:  # a restarted Redis has forgotten the group: join again before waiting on it
+                    await self.layer.group_add(self.group, self.channel)
+                except Exception as again:
+                    log.info("job group %s: rejoin failed: %s", self.group, again)
+                continue
+            kind = message.get("type")
+            try:
+                if kind == "job.lines":
+                    batch = _Batch(int(message["first"]), int(message["last"]), str(message["json"]))
+                    for member in list(self.members):
+                        member.on_lines(batch)
+                elif kind in ("job.step", "job.status"):
+                    event = (json.dumps({"type": "step", "step": message["step"]}) if kind == "job.step"
+                             else json.dumps({"type": "status", "job": message["job"]}))
+                    for member in list(self.members):
+                        member.on_event(event)
+            except Exception:  # one bad message must not end the job's live stream for everyone
+                log.exception("job group %s: bad message", self.group)
+            if asyncio.get_running_loop().time() - joined > self.REFRESH_SECONDS:
+                joined = asyncio.get_running_loop().time()
+                await self.layer.group_add(self.group, self.channel)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.channel:
+            await self.layer.group_discard(self.group, self.channel)
+
+
+# (layer, group) → hub of this process.
+_hubs: dict[tuple[int, str], _Hub] = {}
+
+
+def _usable(hub: _Hub) -> bool:
+    """Tests run many event loops in one process: a hub of another (closed) loop is not reused."""
+    running = hub.task is None or not hub.task.done()
+    return running and hub.ready.get_loop() is asyncio.get_running_loop()
+
+
+async def _join(consumer: JobLogConsumer, group: str) -> _Hub:
+    """Add a socket to its job's hub; returns once the hub receives everything published from now on."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("live job logs need a channel layer (CHANNEL_LAYERS)")
+    key = (id(layer), group)
+    hub = _hubs.get(key)
+    if hub is None or not _usable(hub):
+        hub = _hubs[key] = _Hub(layer, group)
+        hub.members.add(consumer)
+        try:
+            await hub.start()
+        except Exception:
+            _hubs.pop(key, None)
+            raise
+    else:
+        hub.members.add(consumer)
+        await asyncio.shield(hub.ready)
+    return hub
+
+
+async def _leave(consumer: JobLogConsumer, hub: _Hub) -> None:
+    hub.members.discard(consumer)
+    if not hub.members:
+        for key, value in list(_hubs.items()):
+            if value is hub:
+                del _hubs[key]  # a viewer arriving from now on starts a new hub
+        await hub.stop()
 
 
 def _parse_int(value: Any) -> int | None:
@@ -54,13 +183,53 @@ def _parse_int(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
-class JobLogConsumer(AsyncWebsocketConsumer):
+class CountedConsumer(AsyncWebsocketConsumer):
+    """Keeps `WS_CLIENTS` right: +1 once a socket is accepted, -1 once when it goes (never twice).
+
+    It also skips channels' `close_old_connections` thread hop before every message (acks, pushes):
+    these consumers touch the database only through `database_sync_to_async`, which does that itself.
+    Under 200 sockets that hop was a quarter of the server's time.
+    """
+
+    counted = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        if not self.counted:
+            self.counted = True
+            WS_CLIENTS.inc()
+
+    def uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            WS_CLIENTS.dec()
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        try:
+            await super().websocket_disconnect(message)
+        finally:
+            self.uncount()  # also when disconnect() fails or the socket was never accepted
+
+
+class JobLogConsumer(CountedConsumer):
     frame_interval = 0.05
     backlog_chunk = 1000
     ack_window = 10_000
-    max_buffer_lines = 5_000
+    # Buffered batches are shared by every socket of the process (the hub hands out one object), so a
+    # deep buffer costs list entries, not copies: ~10 s of a 5,000 lines/s job before a resync.
+    max_buffer_lines = 50_000
 
+    # No channel of its own: lines arrive through the process's hub, so no idle receive per socket
+    # (on Redis 200 of them queued on the layer's one shared receive loop).
+    channel_layer_alias = None  # type: ignore[assignment]
     job_id: int | None = None
+    hub: _Hub | None = None
 
     async def connect(self) -> None:
         address = str(self.scope["url_route"]["kwargs"].get("address", ""))
@@ -78,9 +247,10 @@ class JobLogConsumer(AsyncWebsocketConsumer):
         self.acked = 0
         self.need_db = True
         self.paused = False
+        self.resync_due = False
         self.wake = asyncio.Event()
         # Subscribe first: anything committed from now on is either read below or arrives live.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.hub = await _join(self, self.group)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         after = _parse_int(query.get("after", [None])[0])
@@ -94,7 +264,17 @@ class JobLogConsumer(AsyncWebsocketConsumer):
         task = getattr(self, "sender", None)
         if task is not None:
             task.cancel()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.hub is not None:
+            hub, self.hub = self.hub, None
+            await _leave(self, hub)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        try:
+            await super().websocket_disconnect(message)
+        finally:
+            if self.hub is not None:  # disconnect() failed half-way: never leave a dead member in the hub
+                hub, self.hub = self.hub, None
+                await _leave(self, hub)
 
     # --- client messages ---------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -127,27 +307,22 @@ class JobLogConsumer(AsyncWebsocketConsumer):
         self.need_db = True
         self.wake.set()
 
-    # --- channel-layer messages ------------------------------------------------------
-    async def job_lines(self, message: dict[str, Any]) -> None:
+    # --- from the hub (synchronous: no await between a batch's arrival and its buffering) ----------
+    def on_lines(self, batch: _Batch) -> None:
         if self.paused:
             return
-        self.buffer.append(_Batch(int(message["first"]), int(message["last"]), str(message["json"])))
-        self.buffered_lines += message["last"] - message["first"] + 1
+        self.buffer.append(batch)
+        self.buffered_lines += batch.last - batch.first + 1
         if self.buffered_lines > self.max_buffer_lines:
             # The client is not keeping up: forget the buffer, let it catch up from the database.
             self.buffer.clear()
             self.buffered_lines = 0
             self.paused = True
-            await self.send(text_data=json.dumps({"type": "resync", "after": self.last_sent or 0}))
-            return
+            self.resync_due = True
         self.wake.set()
 
-    async def job_step(self, message: dict[str, Any]) -> None:
-        self.events.append(json.dumps({"type": "step", "step": message["step"]}))
-        self.wake.set()
-
-    async def job_status(self, message: dict[str, Any]) -> None:
-        self.events.append(json.dumps({"type": "status", "job": message["job"]}))
+    def on_event(self, event: str) -> None:
+        self.events.append(event)
         self.wake.set()
 
     # --- sending ---------------------------------------------------------------------
@@ -167,6 +342,9 @@ class JobLogConsumer(AsyncWebsocketConsumer):
             await self.close(code=1011)
 
     async def _flush(self) -> None:
+        if self.resync_due:
+            self.resync_due = False
+            await self.send(text_data=json.dumps({"type": "resync", "after": self.last_sent or 0}))
         if self.last_sent is not None and not self.paused:
             await self._flush_lines()
         events, self.events = self.events, []
@@ -193,18 +371,22 @@ class JobLogConsumer(AsyncWebsocketConsumer):
             self.wake.set()
             return
         parts: list[str] = []
+        whole: _Batch | None = None  # the one batch of this frame, when it goes out as it came
         first = self.last_sent + 1
         while self.buffer and budget > 0 and self.buffer[0].first <= self.last_sent + 1:
             batch = self.buffer.pop(0)
             self.buffered_lines -= batch.last - batch.first + 1
-            body = batch.body
             if batch.first <= self.last_sent:  # overlaps what the database already gave
-                lines = [line for line in json.loads(body) if line["seq"] > self.last_sent]
-                body = live.encode_lines(lines)
-            parts.append(body[1:-1])
+                lines = [line for line in json.loads(batch.body) if line["seq"] > self.last_sent]
+                parts.append(live.encode_lines(lines)[1:-1])
+            else:
+                whole = batch if not parts else None
+                parts.append(batch.inner)
             budget -= batch.last - self.last_sent
             self.last_sent = batch.last
-        if parts:
+        if len(parts) == 1 and whole is not None:
+            await self.send(text_data=whole.frame)  # the common case: the shared, pre-built frame
+        elif parts:
             await self._send_frame(first, self.last_sent, "[" + ",".join(parts) + "]", update=False)
         if self.buffer:
             self.wake.set()
@@ -217,12 +399,12 @@ class JobLogConsumer(AsyncWebsocketConsumer):
             self.buffered_lines -= batch.last - batch.first + 1
 
     async def _send_frame(self, first: int, last: int, body: str, *, update: bool = True) -> None:
-        await self.send(text_data=f'{{"type":"lines","first":{first},"last":{last},"lines":{body}}}')
+        await self.send(text_data=_lines_frame(first, last, body))
         if update:
             self.last_sent = last
 
 
-class JobListConsumer(AsyncWebsocketConsumer):
+class JobListConsumer(CountedConsumer):
     """Status changes of the signed-in user's own jobs, for the jobs list."""
 
     async def connect(self) -> None:

@@ -47,6 +47,12 @@ class LogWriter:
         if due:
             self.flush()
 
+    def discard(self) -> int:
+        """Forget the lines not yet written (a cancelled relay); returns how many."""
+        with self._lock:
+            dropped, self._pending = len(self._pending), []
+        return dropped
+
     def flush(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, []

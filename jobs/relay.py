@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,8 +97,10 @@ class LogRelay:
     poll: float = 1.0  # how often a quiet stream checks whether the job ended
     drain_seconds: float = 2.0  # keep reading this long after the job ended, for the last lines
     max_failures: int = 50
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], object] = time.sleep  # a stop event's wait() ends a backoff early
     path: str = "flog"
+    # Set by a caller that must stop at once: nothing more is written (not even buffered lines).
+    cancel: threading.Event = field(default_factory=threading.Event)
     writer: LogWriter = field(init=False)
     dedupe: Deduper = field(init=False, default_factory=Deduper)
     assembler: LineAssembler = field(init=False, default_factory=LineAssembler)
@@ -133,7 +136,7 @@ class LogRelay:
         failures = 0
         delay = self.backoff_initial
         try:
-            while failures < self.max_failures:
+            while failures < self.max_failures and not self.cancel.is_set():
                 url, frame = self._frame()
                 try:
                     with NodeLogStream(url, frame) as stream:
@@ -154,7 +157,7 @@ class LogRelay:
                     log.info("relay %s: %s", self.job.address, exc.message)
                     got_any = False
                 self.writer.flush()
-                if self.finished():
+                if self.finished() or self.cancel.is_set():
                     return
                 failures = 0 if got_any else failures + 1
                 delay = self.backoff_initial if got_any else min(self.backoff_max, delay * 2)
@@ -166,6 +169,8 @@ class LogRelay:
         ended_at: float | None = None
         checked = time.monotonic()
         for event in stream.events(timeout=self.poll):
+            if self.cancel.is_set():
+                return
             if event is not None:
                 self.handle(event)
             else:
@@ -180,7 +185,7 @@ class LogRelay:
 
     # --- events → lines --------------------------------------------------------------
     def handle(self, event: NodeEvent) -> None:
-        if not self.dedupe.fresh(event) or event.text is None:
+        if self.cancel.is_set() or not self.dedupe.fresh(event) or event.text is None:
             return  # replayed, or a progress-bar object
         step = self._step(event.op_id)
         ts = _ms_to_dt(event.timestamp)
@@ -216,8 +221,14 @@ class LogRelay:
                 publish_step(step)
 
     def _flush_partials(self) -> None:
+        if self.cancel.is_set():
+            self.writer.discard()
+            return
+        # Stamped with the node's time of the newest entry, not ours: a restarted relay skips what is
+        # stored by comparing node timestamps, and a wall-clock stamp would make it skip everything.
+        ts = _ms_to_dt(self.dedupe.last_ts)
         for (op_id, _stream), text in self.assembler.flush():
-            self.writer.line(text, step=self._step(op_id), stream=LogStream.STDOUT)
+            self.writer.line(text, step=self._step(op_id), stream=LogStream.STDOUT, ts=ts)
         self.writer.flush()
 
     def _system(self, text: str, stream: str = LogStream.SYSTEM) -> None:
@@ -258,10 +269,11 @@ def _ms_field(op_state: dict[str, Any], key: str) -> datetime | None:
     return _ms_to_dt(int(value)) if isinstance(value, int | float) and value > 0 else None
 
 
-def apply_result_logs(job: Job, flow_state: dict[str, Any]) -> int:
+def apply_result_logs(job: Job, flow_state: dict[str, Any], op_ids: set[str] | None = None) -> int:
     """Append the result's lines the live stream missed; update steps from opStates. Idempotent.
 
-    Returns the number of lines appended.
+    `op_ids` limits it to those steps (the ones the live stream wrote; the others got the result's
+    logs from `jobs.watch`). Returns the number of lines appended.
     """
     writer = LogWriter(job, interval=3600, max_batch=5000)
     steps = {s.op_id: s for s in Step.objects.filter(job=job)}
@@ -270,7 +282,7 @@ def apply_result_logs(job: Job, flow_state: dict[str, Any]) -> int:
         if not isinstance(op_state, dict):
             continue
         step = steps.get(str(op_state.get("operationId")))
-        if step is None:
+        if step is None or (op_ids is not None and step.op_id not in op_ids):
             continue
         wanted = _result_lines(op_state)
         stored = list(

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,8 +68,12 @@ def _forget(address: str) -> None:
         _schedules.pop(address, None)
 
 
-def follow(job: Job, *, force: bool = False) -> None:
-    """Poll a remote job once if due; record what changed. Never raises for network trouble."""
+def follow(job: Job, *, force: bool = False, before_result: Callable[[], None] | None = None) -> None:
+    """Poll a remote job once if due; record what changed. Never raises for network trouble.
+
+    `before_result` runs once the verified result document is in hand, just before its logs are
+    stored: the worker stops the job's live relay there so the two never write the same step.
+    """
     if job.network not in REMOTE_NETWORKS or job.is_final:
         _forget(job.address)
         return
@@ -81,7 +86,7 @@ def follow(job: Job, *, force: bool = False) -> None:
             resume_post(job)  # a post interrupted by a timeout or crash: finish it exactly once
             changed = job.status != JobStatus.POSTING
         else:
-            changed = _poll(job, net)
+            changed = _poll(job, net, before_result)
     except NetworkError as exc:
         log.warning("following %s: %s", job.address, exc.message)
         changed = False
@@ -91,7 +96,7 @@ def follow(job: Job, *, force: bool = False) -> None:
         _plan(job.address, now, changed=changed)
 
 
-def _poll(job: Job, net: Network) -> bool:
+def _poll(job: Job, net: Network, before_result: Callable[[], None] | None = None) -> bool:
     info = net.get_job(job.address)
     if info is None:
         return _closed(job)
@@ -109,7 +114,7 @@ def _poll(job: Job, net: Network) -> bool:
         return _update(job, status=JobStatus.STOPPED, node=node, error=job.error or (
             "The node quit the job before it finished; another node may claim it, or the deposit can be recovered."
         ))
-    return _completed(job, net, info)
+    return _completed(job, net, info, before_result)
 
 
 def _closed(job: Job) -> bool:
@@ -119,7 +124,7 @@ def _closed(job: Job) -> bool:
     return False
 
 
-def _completed(job: Job, net: Network, info: JobInfo) -> bool:
+def _completed(job: Job, net: Network, info: JobInfo, before_result: Callable[[], None] | None = None) -> bool:
     changed = _update(job, node=info.node or job.node, time_start=_dt(info.time_start), time_end=_dt(info.time_end))
     if info.ipfs_result is None:
         # Ended by the poster: done on chain, the node posts the result with `complete` later.
@@ -136,6 +141,8 @@ def _completed(job: Job, net: Network, info: JobInfo) -> bool:
     except ValueError:
         _update(job, status=JobStatus.FAILED, error="The result document is not JSON.")
         return True
+    if before_result is not None:
+        before_result()
     store_result(job, info.ipfs_result, data.decode("utf-8", "replace"), result)
     return True
 

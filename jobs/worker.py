@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from jobs import live
 from jobs.logwriter import LogWriter
-from jobs.models import Job, JobStatus, LogStream, Step, StepStatus, WorkerHeartbeat
+from jobs.models import FINAL_STATUSES, Job, JobStatus, LogLine, LogStream, Step, StepStatus, WorkerHeartbeat
 from nosana_dash.network.base import NetworkError
 from nosana_dash.network.local import ledger, result, store
 from nosana_dash.network.local.backends import NoBackend, select_backend
@@ -360,8 +361,134 @@ def _watch_module() -> Any | None:
     return watch
 
 
-def follow_remote(name: str) -> int:
-    """Poll each open remote job this worker holds or can claim (jobs.watch decides when)."""
+# Base websocket URL of every node's log socket; None means the node's own domain (tests point it at a fake).
+RELAY_URL: str | None = None
+RELAY_POLL_SECONDS = 0.25  # how often a relay checks that its job still runs and is still ours
+RELAY_DRAIN_SECONDS = 1.0  # after that, keep reading this long for lines still in flight
+
+
+@dataclass
+class _Relay:
+    thread: threading.Thread
+    finish: threading.Event  # stop after draining
+    cancel: threading.Event  # stop now, write nothing more
+
+
+class Relays:
+    """The live-log relays of the remote jobs this worker holds: one thread per running job.
+
+    A relay runs while its job is RUNNING with a known node and this worker holds the lease; it
+    stops by itself when the job is final, the lease is lost or the worker stops, and `stop()`
+    ends it (after a short drain) before the result document's logs are stored.
+    """
+
+    def __init__(self, name: str, stop_event: threading.Event) -> None:
+        self.name = name
+        self.stop_event = stop_event
+        self._relays: dict[str, _Relay] = {}
+
+    def running(self, address: str) -> bool:
+        relay = self._relays.get(address)
+        return relay is not None and relay.thread.is_alive()
+
+    def ensure(self, job: Job) -> None:
+        """Start the job's relay unless one was started already (a relay that gave up is not restarted)."""
+        if job.address in self._relays or job.status != JobStatus.RUNNING or not job.node:
+            return
+        from nosana_dash.network.codec.keys import KeypairError, load_keypair
+
+        finish, cancel = threading.Event(), threading.Event()
+        try:
+            wallet = load_keypair()  # the poster's wallet signs the header; it never leaves this thread's call
+        except KeypairError as exc:
+            log.warning("no live logs for %s: %s", job.address, exc)
+            finish.set()
+            thread = threading.Thread(target=lambda: None)  # a finished placeholder: do not retry every round
+            thread.start()
+            self._relays[job.address] = _Relay(thread, finish, cancel)
+            return
+        thread = threading.Thread(target=self._run, args=(job.pk, wallet.keypair, finish, cancel), daemon=True,
+                                  name=f"relay-{job.address[:8]}")
+        self._relays[job.address] = _Relay(thread, finish, cancel)
+        thread.start()
+
+    def _run(self, job_pk: int, keypair: Any, finish: threading.Event, cancel: threading.Event) -> None:
+        from jobs.relay import LogRelay
+
+        checked = 0.0
+        over = False
+
+        def finished() -> bool:
+            nonlocal checked, over
+            if finish.is_set() or self.stop_event.is_set() or over:
+                return True
+            if time.monotonic() - checked >= RELAY_POLL_SECONDS:
+                checked = time.monotonic()
+                row = Job.objects.filter(pk=job_pk).values("status", "lease_owner").first()
+                over = row is None or row["status"] in FINAL_STATUSES or row["lease_owner"] != self.name
+            return over
+
+        try:
+            job = Job.objects.get(pk=job_pk)
+            relay = LogRelay(job, keypair=keypair, url=RELAY_URL, is_finished=finished, poll=RELAY_POLL_SECONDS,
+                             drain_seconds=RELAY_DRAIN_SECONDS, sleep=finish.wait, cancel=cancel)
+            relay.run()
+        except Exception:  # a relay bug must not take the worker down: the result still holds the logs
+            log.exception("relaying the logs of job %s failed", job_pk)
+        finally:
+            connection.close()
+
+    def stop(self, address: str) -> None:
+        """End the job's relay and wait for it; past the drain time it is cancelled (writes nothing more)."""
+        relay = self._relays.pop(address, None)
+        if relay is None:
+            return
+        relay.finish.set()
+        relay.thread.join(timeout=RELAY_POLL_SECONDS + RELAY_DRAIN_SECONDS + 3)
+        if relay.thread.is_alive():
+            relay.cancel.set()
+            relay.thread.join(timeout=15)  # a connect in progress times out by itself
+            if relay.thread.is_alive():
+                log.warning("the relay of %s did not stop; it is cancelled and writes nothing more", address)
+
+    def keep_only(self, addresses: set[str]) -> None:
+        """Stop the relays of jobs this worker no longer holds."""
+        for address in [a for a in self._relays if a not in addresses]:
+            self.stop(address)
+
+    def stop_all(self) -> None:
+        for address in list(self._relays):
+            self.stop(address)
+
+
+def _steps_with_lines(job: Job) -> set[str]:
+    """Op ids of the steps that already have lines (from a live relay): `jobs.watch` leaves those
+    alone when it stores the result, so they are the ones to reconcile with it."""
+    rows = LogLine.objects.filter(job=job, step__isnull=False)
+    return set(rows.values_list("step__op_id", flat=True).distinct())
+
+
+def _reconcile(job: Job, op_ids: set[str]) -> None:
+    """After the result is stored: add to the relayed steps the lines the live stream missed."""
+    from jobs.relay import apply_result_logs
+
+    if not op_ids or not job.result_json:
+        return
+    try:
+        document = json.loads(job.result_json)
+    except ValueError:
+        return
+    if isinstance(document, dict):
+        added = apply_result_logs(job, document, op_ids)
+        if added:
+            log.info("job %s: %d line(s) from the result the live stream missed", job.address, added)
+
+
+def follow_remote(name: str, relays: Relays | None = None) -> int:
+    """Poll each open remote job this worker holds or can claim (jobs.watch decides when).
+
+    With `relays`, each running job's live logs are relayed while this worker holds it.
+    """
     watch = _watch_module()
     if watch is None:
         return 0
@@ -370,17 +497,39 @@ def follow_remote(name: str) -> int:
     open_states = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]) | Q(
         status=JobStatus.POSTING, created_at__lt=now - timedelta(seconds=60))
     count = 0
+    held: set[str] = set()
     for pk in Job.objects.filter(Q(network__in=REMOTE) & open_states & mine).values_list("pk", flat=True)[:200]:
         job = claim(name, Q(pk=pk) & (Q(lease_owner=name) | Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
         if job is None:
             continue
+        relayed: set[str] = set()
+
+        def before_result(job: Job = job, relayed: set[str] = relayed) -> None:
+            # The result is in: end the live relay first, so only one writer touches the steps from here on.
+            if relays is not None:
+                relays.stop(job.address)
+            relayed.update(_steps_with_lines(job))
+
         try:
-            watch.follow(job)
+            watch.follow(job, before_result=before_result)
+            if job.is_final:
+                if relays is not None:
+                    relays.stop(job.address)
+                _reconcile(job, relayed)
         except Exception:
             log.exception("following %s failed", job.address)
         if job.is_final:
             release(job, name)
+        else:
+            held.add(job.address)
+            if relays is not None:
+                relays.ensure(job)
         count += 1
+    if relays is not None:
+        # A job whose claim failed this round may still be ours (its row was locked by its own relay's
+        # write, and SKIP LOCKED skipped it): only jobs whose lease went elsewhere lose their relay.
+        held.update(Job.objects.filter(network__in=REMOTE, lease_owner=name).values_list("address", flat=True))
+        relays.keep_only(held)
     return count
 
 
@@ -396,6 +545,7 @@ def run_forever(name: str, stop_event: threading.Event | None = None) -> None:
     stop_event = stop_event or threading.Event()
     poll = max(0.01, float(settings.NOSANA_WORKER_POLL_SECONDS))
     current: threading.Thread | None = None
+    relays = Relays(name, stop_event)
     log.info("worker %s started", name)
     try:
         ledger.ensure_local_markets()
@@ -411,11 +561,12 @@ def run_forever(name: str, stop_event: threading.Event | None = None) -> None:
                                                    name=f"job-{job.address[:8]}")
                         current.start()
                         continue
-                follow_remote(name)
+                follow_remote(name, relays)
             except Exception:  # the loop must survive a database hiccup; the next round retries
                 log.exception("worker %s: loop error", name)
             stop_event.wait(poll)
     finally:
+        relays.stop_all()
         if current is not None:
             current.join(timeout=60)  # the stop event ends its containers
         connection.close()

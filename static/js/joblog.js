@@ -148,7 +148,8 @@
     const spacer = document.createElement("span"); spacer.className = "spacer";
     const lines = document.createElement("span"); lines.className = "step-lines muted small";
     const count = document.createElement("span"); count.className = "count"; count.textContent = "0";
-    lines.append(count, " lines");
+    const unit = document.createElement("span"); unit.className = "unit"; unit.textContent = "lines";
+    lines.append(count, " ", unit);
     summary.append(icon, name, spacer, lines);
     const log = document.createElement("div"); log.className = "log"; log.id = "log-" + key; log.dataset.section = key;
     d.append(summary, log);
@@ -193,6 +194,8 @@
       d.dataset.lastTs = g.ts;
       const c = d.querySelector(".step-lines .count");
       if (c) c.textContent = counts[key];
+      const u = d.querySelector(".step-lines .unit");
+      if (u) u.textContent = counts[key] === 1 ? "line" : "lines";
       trimSection(key, log);
       searchNewLines(g.els);
     });
