@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import live
+from jobs.dbretry import retry_db
 from jobs.models import Job, LogLine, LogStream, Step
 
 
@@ -59,22 +60,34 @@ class LogWriter:
             self._last_flush = time.monotonic()
         if not batch:
             return 0
-        with transaction.atomic():
-            job = Job.objects.select_for_update().only("id", "last_seq").get(pk=self.job.pk)
-            first = job.last_seq + 1
-            rows = [
-                LogLine(job_id=job.pk, seq=first + i, step=p.step, stream=p.stream, text=p.text, ts=p.ts)
-                for i, p in enumerate(batch)
-            ]
-            LogLine.objects.bulk_create(rows)
-            last = first + len(rows) - 1
-            Job.objects.filter(pk=job.pk).update(last_seq=last)
-            counts: dict[int, int] = {}
-            for p in batch:
-                if p.step is not None:
-                    counts[p.step.pk] = counts.get(p.step.pk, 0) + 1
-            for step_pk, n in counts.items():
-                Step.objects.filter(pk=step_pk).update(line_count=F("line_count") + n)
+        attempted: list[int] = []  # the first seq each attempt used, to recognise one that committed
+
+        def write() -> tuple[list[LogLine], int]:
+            with transaction.atomic():
+                job = Job.objects.select_for_update().only("id", "last_seq").get(pk=self.job.pk)
+                if attempted and self._committed(attempted, batch, job.last_seq):
+                    # The connection broke after COMMIT: the rows are there; write nothing twice.
+                    first = attempted[-1]
+                    return list(LogLine.objects.filter(job_id=job.pk, seq__gte=first,
+                                                       seq__lt=first + len(batch)).order_by("seq")), first
+                first = job.last_seq + 1
+                attempted.append(first)
+                rows = [
+                    LogLine(job_id=job.pk, seq=first + i, step=p.step, stream=p.stream, text=p.text, ts=p.ts)
+                    for i, p in enumerate(batch)
+                ]
+                LogLine.objects.bulk_create(rows)
+                Job.objects.filter(pk=job.pk).update(last_seq=first + len(rows) - 1)
+                counts: dict[int, int] = {}
+                for p in batch:
+                    if p.step is not None:
+                        counts[p.step.pk] = counts.get(p.step.pk, 0) + 1
+                for step_pk, n in counts.items():
+                    Step.objects.filter(pk=step_pk).update(line_count=F("line_count") + n)
+                return rows, first
+
+        rows, first = retry_db(write, what=f"writing log lines of {self.job.address}")
+        last = first + len(rows) - 1
         self.job.last_seq = last
         payload = [
             {
@@ -89,3 +102,9 @@ class LogWriter:
         transaction.on_commit(lambda: live.publish_lines(self.job.address, payload))
         return len(rows)
 
+    def _committed(self, attempted: list[int], batch: list[PendingLine], last_seq: int) -> bool:
+        first = attempted[-1]
+        if last_seq < first + len(batch) - 1:
+            return False
+        row = LogLine.objects.filter(job_id=self.job.pk, seq=first).values("text", "ts").first()
+        return row is not None and row["text"] == batch[0].text and row["ts"] == batch[0].ts

@@ -22,11 +22,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs import live
+from jobs.dbretry import retry_db
 from jobs.logwriter import LogWriter
 from jobs.models import FINAL_STATUSES, Job, JobStatus, LogLine, LogStream, Step, StepStatus, WorkerHeartbeat
 from nosana_dash.network.base import NetworkError
@@ -60,13 +61,16 @@ def _publish(job: Job) -> None:
 
 def _update_job(job: Job, owner: str, **changes: Any) -> bool:
     """Write job fields only while this worker holds the lease; publish the new status."""
-    with transaction.atomic():
-        done = Job.objects.filter(pk=job.pk, lease_owner=owner).update(**changes, updated_at=timezone.now())
-        if done:
-            for key, value in changes.items():
-                setattr(job, key, value)
-            _publish(job)
-    return bool(done)
+    def update() -> int:
+        with transaction.atomic():
+            done = Job.objects.filter(pk=job.pk, lease_owner=owner).update(**changes, updated_at=timezone.now())
+            if done:
+                for key, value in changes.items():
+                    setattr(job, key, value)
+                _publish(job)
+            return done
+
+    return bool(retry_db(update, what=f"updating {job.address}"))
 
 
 # --- claiming --------------------------------------------------------------------------------------
@@ -100,8 +104,11 @@ def claim(name: str, where: Q) -> Job | None:
 
 
 def renew(job: Job, name: str) -> bool:
-    until = timezone.now() + timedelta(seconds=_lease_seconds())
-    return bool(Job.objects.filter(pk=job.pk, lease_owner=name).update(lease_until=until))
+    def update() -> bool:
+        until = timezone.now() + timedelta(seconds=_lease_seconds())
+        return bool(Job.objects.filter(pk=job.pk, lease_owner=name).update(lease_until=until))
+
+    return retry_db(update, what=f"renewing the lease of {job.address}")
 
 
 def release(job: Job, name: str) -> None:
@@ -168,14 +175,13 @@ class JobRecorder:
         step = self.steps.get(index)
         if step is None:
             return
-        with transaction.atomic():
-            Step.objects.filter(pk=step.pk).update(**changes)
-            for key, value in changes.items():
-                setattr(step, key, value)
-            payload = {"op_id": step.op_id, "index": step.index, "status": step.status, "exit_code": step.exit_code,
-                       "started_at": step.started_at.isoformat() if step.started_at else None,
-                       "ended_at": step.ended_at.isoformat() if step.ended_at else None, "error": step.error}
-            transaction.on_commit(lambda: live.publish_step(self.job.address, payload))
+        retry_db(lambda: Step.objects.filter(pk=step.pk).update(**changes), what=f"updating step {index}")
+        for key, value in changes.items():
+            setattr(step, key, value)
+        payload = {"op_id": step.op_id, "index": step.index, "status": step.status, "exit_code": step.exit_code,
+                   "started_at": step.started_at.isoformat() if step.started_at else None,
+                   "ended_at": step.ended_at.isoformat() if step.ended_at else None, "error": step.error}
+        live.publish_step(self.job.address, payload)
 
     # Control
     def _refresh(self) -> None:
@@ -183,9 +189,13 @@ class JobRecorder:
             if time.monotonic() - self._checked < CONTROL_REFRESH_SECONDS:
                 return
             self._checked = time.monotonic()
-            row = Job.objects.filter(pk=self.job.pk).values("stop_requested", "lease_owner").first()
-            ledger_job = LedgerJob.objects.filter(address=self.job.address).values("state", "timeout").first()
-            run = LedgerRun.objects.filter(job__address=self.job.address).values("time").first()
+
+            def read() -> tuple[Any, Any, Any]:
+                return (Job.objects.filter(pk=self.job.pk).values("stop_requested", "lease_owner").first(),
+                        LedgerJob.objects.filter(address=self.job.address).values("state", "timeout").first(),
+                        LedgerRun.objects.filter(job__address=self.job.address).values("time").first())
+
+            row, ledger_job, run = retry_db(read, what=f"checking {self.job.address}")
             self.lease_lost = row is None or row["lease_owner"] != self.owner
             # A poster `end` closes the run on the ledger: that is a stop request too.
             ended = ledger_job is None or (ledger_job["state"] == LedgerJobState.DONE and run is None)
@@ -343,9 +353,12 @@ class Lease:
     def _loop(self) -> None:
         try:
             while not self._done.wait(_lease_seconds() / 3):
-                if not renew(self.job, self.name):
-                    return
-                heartbeat(self.name, 1)
+                try:
+                    if not renew(self.job, self.name):
+                        return
+                    heartbeat(self.name, 1)
+                except DatabaseError as exc:  # still down after retries: try again next round
+                    log.warning("could not renew the lease of %s: %s", self.job.address, exc)
         finally:
             connection.close()
 

@@ -128,10 +128,6 @@ def test_database_connections_cut_mid_job_double_nothing_and_the_worker_recovers
     assert _assert_log_is_whole(again, "h8-reconnected") == [f"h8-reconnected {i}" for i in range(1, 21)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: a cut connection fails the running job's LogWriter flush and lease renewal (nothing "
-    "reconnects inside the job's threads), so the lease lapses and the worker ends its own job as abandoned; "
-    "remove this marker once LogWriter/Lease reconnect and retry"))
 @pytest.mark.timeout(150)
 def test_database_connections_cut_mid_job_the_job_still_completes_whole(
     django_user_model: Any, workers: Callable[..., WorkerProcess]
