@@ -32,8 +32,13 @@ MAX_LIST_ROWS = 500  # rows per table or list the form accepts in one POST (boun
 def _json(text: str, default: Any) -> Any:
     try:
         return json.loads(text) if text else default
-    except ValueError:
+    except (ValueError, RecursionError):  # hand-edited or hostile hidden fields: keep the default
         return default
+
+
+def _json_list(text: str) -> list[Any]:
+    value = _json(text, [])
+    return value if isinstance(value, list) else []
 
 
 def _int(text: str | None, default: int = 0, upper: int = MAX_LIST_ROWS) -> int:
@@ -64,7 +69,7 @@ def _str_or_list(post: QueryDict, prefix: str) -> StrOrList:
 def _op(post: QueryDict, p: str, max_ops: int) -> OpForm:
     raw = _json(post.get(f"{p}-raw", ""), {})
     op = OpForm(raw=raw if isinstance(raw, dict) else {})
-    op.unmanaged = [k for k in _json(post.get(f"{p}-unmanaged", ""), []) if isinstance(k, str)]
+    op.unmanaged = [k for k in _json_list(post.get(f"{p}-unmanaged", "")) if isinstance(k, str)]
     op.collapsed = post.get(f"{p}-collapsed") == "1"
     if f"{p}-json" in post:
         op.json_text = area(post.get(f"{p}-json", ""))
@@ -120,7 +125,7 @@ def state_from_post(post: QueryDict, max_ops: int) -> ComposerState:
     """Read the composer form exactly as typed (nothing is dropped or normalised here)."""
     raw = _json(post.get("raw-root", ""), None)
     state = ComposerState(raw=raw) if isinstance(raw, dict) else ComposerState()
-    state.unmanaged = [k for k in _json(post.get("root-unmanaged", ""), []) if isinstance(k, str)]
+    state.unmanaged = [k for k in _json_list(post.get("root-unmanaged", "")) if isinstance(k, str)]
     state.ops_in_form = post.get("ops-in-form", "1") == "1"
     state.ops_absent = post.get("ops-absent") == "1"
     state.trigger = post.get("meta-trigger", "")

@@ -47,29 +47,281 @@
   });
 
   // ---- collapse / expand without a round-trip ----
+  function setCollapsed(card, collapsed) {
+    const toggle = card.querySelector(".op-toggle");
+    card.classList.toggle("collapsed", collapsed);
+    card.querySelector(".collapsed-flag").value = collapsed ? "1" : "0";
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
+      toggle.textContent = collapsed ? "▸" : "▾";
+    }
+  }
   form.addEventListener("click", function (event) {
     const toggle = event.target.closest(".op-toggle");
     if (!toggle) return;
     event.preventDefault();
     const card = toggle.closest(".op-card");
-    const collapsed = card.classList.toggle("collapsed");
-    card.querySelector(".collapsed-flag").value = collapsed ? "1" : "0";
-    toggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
-    toggle.textContent = collapsed ? "▸" : "▾";
+    setCollapsed(card, !card.classList.contains("collapsed"));
   });
 
-  // ---- live updates never replace what has focus, nor JSON the user is still fixing ----
+  // ==== round-trips never lose typing ====
+  // Three kinds of request leave this form:
+  //  - "shape": a button that redraws the form pane (add/remove/move, cmd mode, fixes);
+  //  - "json": the JSON tab, whose answer may redraw the form pane out of band;
+  //  - "live": the debounced check, whose answer only touches messages, summary, graph,
+  //    commands, JSON and depends_on boxes, never a field someone types in.
+  // A shape or json request snapshots every field when it leaves. When the answer comes, each
+  // field changed since then is carried into the new pane (renumbered the way the button
+  // renumbers rows and ops) and the cursor stays where the user put it. Fields the button
+  // removes or rewrites are locked (inert) while it runs, so nothing can be typed into them.
+  // Shape requests run one at a time (their buttons are disabled meanwhile), and a live answer
+  // that left before the last shape change is dropped: it describes a form that is gone.
+  const FIELDS = "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=file]):not([type=reset]), textarea, select, input.collapsed-flag";
+  const SHAPE_BUTTONS = "[hx-target='#form-pane']";
+  const records = new Map(); // xhr -> what the request saw when it left
+  let shapeGen = 0; // bumped when a shape request leaves and when its answer lands
+  let shapeBusy = null; // the shape/json request in flight, if any
+  let answering = null; // the request whose answer is being swapped in right now
+  let jsonResend = false; // a JSON edit waited for a shape request; send it once that is done
+
+  function kindOf(elt) {
+    if (elt.getAttribute("hx-target") === "#form-pane") return "shape";
+    if (elt.id === "json-editor") return "json";
+    return "live";
+  }
+  function isToggle(el) { return el.type === "checkbox" || el.type === "radio"; }
+  function readField(el) { return isToggle(el) ? (el.checked ? "on" : "") : el.value; }
+  function writeField(el, value) {
+    if (isToggle(el)) el.checked = value === "on";
+    else el.value = value;
+    if (el.matches("textarea.grow")) grow(el);
+    if (el.matches(".collapsed-flag")) setCollapsed(el.closest(".op-card"), value === "1");
+  }
+  // A field is known by its name and its place among fields of that name (rows, arguments),
+  // a depends_on box by its name and value, a <details> by its data-key.
+  function fieldsOf(root) {
+    const seen = new Map();
+    const out = [];
+    root.querySelectorAll(FIELDS).forEach(function (el) {
+      if (!el.name) return;
+      let key;
+      if (el.type === "checkbox" && el.hasAttribute("value")) key = el.name + "=" + el.value;
+      else {
+        const n = seen.get(el.name) || 0;
+        seen.set(el.name, n + 1);
+        key = el.name + "#" + n;
+      }
+      out.push({ el: el, key: key });
+    });
+    return out;
+  }
+  function snapshot(pane) {
+    const values = new Map();
+    fieldsOf(pane).forEach(function (f) { values.set(f.key, readField(f.el)); });
+    return values;
+  }
+
+  // ---- where each field goes when a button changes the form's shape (mirrors forms.apply_action) ----
+  function same(key) { return key; }
+  function escapeRe(text) { return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
+  function renumberOps(move) {
+    return function (key) {
+      const m = /^ops-(\d+)-/.exec(key);
+      if (!m) return key;
+      const to = move(Number(m[1]));
+      return to === null ? null : "ops-" + to + "-" + key.slice(m[0].length);
+    };
+  }
+  function dropRow(path, k) {
+    const indexed = new RegExp("^" + escapeRe(path) + "-(\\d+)-"); // ports, health checks
+    const ordinal = new RegExp("^" + escapeRe(path) + "-[a-z_]+#(\\d+)$"); // table rows, arguments, mounts
+    return function (key) {
+      let m = indexed.exec(key);
+      if (m) {
+        const i = Number(m[1]);
+        if (i === k) return null;
+        return i > k ? path + "-" + (i - 1) + "-" + key.slice(m[0].length) : key;
+      }
+      m = ordinal.exec(key);
+      if (m) {
+        const i = Number(m[1]);
+        if (i === k) return null;
+        return i > k ? key.slice(0, key.length - m[1].length) + (i - 1) : key;
+      }
+      return key;
+    };
+  }
+  function rewritten(path) {
+    return function (key) {
+      const name = key.split(/[#=@]/, 1)[0];
+      return name === path || name === path + "-item" ? null : key;
+    };
+  }
+  function mapperFor(action, opCount) {
+    const parts = action.split(":");
+    const n = Number(parts[1]);
+    switch (parts[0]) {
+      case "op-remove": return renumberOps(function (i) { return i === n ? null : (i > n ? i - 1 : i); });
+      case "op-dup": return renumberOps(function (i) { return i > n ? i + 1 : i; });
+      case "op-up":
+        return n > 0 ? renumberOps(function (i) { return i === n ? n - 1 : (i === n - 1 ? n : i); }) : same;
+      case "op-down":
+        return n + 1 < opCount ? renumberOps(function (i) { return i === n ? n + 1 : (i === n + 1 ? n : i); }) : same;
+      case "op-move": {
+        const to = Number(parts[2]);
+        return renumberOps(function (i) {
+          if (i === n) return to;
+          if (n < to && i > n && i <= to) return i - 1;
+          if (to < n && i >= to && i < n) return i + 1;
+          return i;
+        });
+      }
+      case "del": return dropRow(parts.slice(1, -1).join(":"), Number(parts[parts.length - 1]));
+      case "cmd-mode": return rewritten(parts.slice(1, -1).join(":"));
+      case "fix": return rewritten(parts.slice(1).join(":"));
+      default: return same; // add, add-op, refresh: nothing moves
+    }
+  }
+
+  // ---- while a shape request runs ----
+  function lock(rec) {
+    rec.locked = [];
+    fieldsOf(rec.pane).forEach(function (f) {
+      if (rec.mapper(f.key) === null && !f.el.inert) { f.el.inert = true; rec.locked.push(f.el); }
+    });
+    rec.pane.querySelectorAll(SHAPE_BUTTONS).forEach(function (b) {
+      if (!b.disabled) { b.disabled = true; rec.locked.push(b); }
+    });
+    rec.pane.setAttribute("aria-busy", "true");
+  }
+  function unlock(rec) { // the answer never replaced the pane (an error): give it back as it was
+    rec.locked.forEach(function (el) { if (el.matches("button")) el.disabled = false; else el.inert = false; });
+    rec.pane.removeAttribute("aria-busy");
+  }
+
+  // ---- after the answer: carry over what was typed meanwhile, keep the cursor ----
+  function focusMade(pane) {
+    const id = pane.dataset.focus;
+    let el = id ? document.getElementById(id) : null;
+    if (el && !el.matches("input, select, textarea, button")) el = el.querySelector("input, select, textarea, button") || el;
+    if (el && typeof el.focus === "function") el.focus();
+  }
+  function carryOver(rec, pane) {
+    const fresh = new Map(fieldsOf(pane).map(function (f) { return [f.key, f.el]; }));
+    let changed = null;
+    rec.dirty.forEach(function (d) {
+      const key = rec.mapper(d.key);
+      const el = key && fresh.get(key);
+      if (el && readField(el) !== d.value) { writeField(el, d.value); changed = el; }
+    });
+    rec.open.forEach(function (open, key) {
+      const to = rec.mapper(key);
+      const el = to && pane.querySelector("details[data-key='" + CSS.escape(to.slice(0, -5)) + "']");
+      if (el) el.open = open;
+    });
+    const f = rec.focus;
+    if (f && f.key) {
+      const key = rec.mapper(f.key);
+      const el = key && fresh.get(key);
+      if (el) {
+        el.focus({ preventScroll: true });
+        try { if (f.start !== null) el.setSelectionRange(f.start, f.end); } catch (e) { /* not a text field */ }
+      } else if (rec.kind === "shape") focusMade(pane);
+    } else if (!f && rec.kind === "shape") focusMade(pane); // the cursor was on the button: go to what it made
+    // the carried values are newer than the answer's checks: check them now
+    if (changed) changed.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail.elt;
+    const xhr = event.detail.xhr;
+    if (!elt || !form.contains(elt) || !xhr) return;
+    const kind = kindOf(elt);
+    if (kind !== "live" && shapeBusy) {
+      event.preventDefault(); // one shape change at a time; a JSON edit is sent after it
+      if (kind === "json") jsonResend = true;
+      return;
+    }
+    const pane = document.getElementById("form-pane");
+    const editor = document.getElementById("json-editor");
+    const rec = { kind: kind, gen: shapeGen, pane: pane, editor: editor ? editor.value : null, locked: [] };
+    if (kind !== "live" && pane) {
+      const count = pane.querySelector("[name=ops-count]");
+      rec.snap = snapshot(pane);
+      rec.mapper = kind === "shape" ? mapperFor(elt.value || "", count ? Number(count.value) : 0) : same;
+      lock(rec);
+      shapeBusy = rec;
+      shapeGen += 1;
+    }
+    records.set(xhr, rec);
+    form.dataset.settled = "0";
+    xhr.addEventListener("loadend", function () { finished(xhr, rec); }); // load, error, abort or timeout
+  });
+
+  function finished(xhr, rec) {
+    records.delete(xhr);
+    if (answering === rec) answering = null;
+    if (shapeBusy === rec) {
+      shapeBusy = null;
+      if (rec.pane && rec.pane.isConnected) unlock(rec);
+      const editor = document.getElementById("json-editor");
+      if (jsonResend && editor && window.htmx) { jsonResend = false; window.htmx.trigger(editor, "composer:resend"); }
+    }
+    setTimeout(checkSettled, 0);
+  }
+
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    const rec = records.get(event.detail.xhr);
+    if (!rec) return;
+    if (rec.kind === "live" && rec.gen !== shapeGen) { event.detail.shouldSwap = false; return; }
+    answering = rec;
+    if (rec.kind === "live" || !event.detail.shouldSwap || !rec.pane) return;
+    const known = fieldsOf(rec.pane);
+    rec.dirty = known.filter(function (f) { return readField(f.el) !== rec.snap.get(f.key); })
+      .map(function (f) { return { key: f.key, value: readField(f.el) }; });
+    rec.open = new Map();
+    rec.pane.querySelectorAll("details[data-key]").forEach(function (d) { rec.open.set(d.dataset.key + "@open", d.open); });
+    const active = document.activeElement;
+    rec.focus = null;
+    if (active && active !== document.body && !rec.pane.contains(active)) rec.focus = { outside: true };
+    known.forEach(function (f) {
+      if (f.el !== active) return;
+      let start = null;
+      let end = null;
+      try { start = f.el.selectionStart; end = f.el.selectionEnd; } catch (e) { /* not a text field */ }
+      rec.focus = { key: f.key, start: start, end: end };
+    });
+  });
+
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    const rec = records.get(event.detail.xhr);
+    const pane = document.getElementById("form-pane");
+    if (!rec || rec.kind === "live" || rec.carried || !pane || pane === rec.pane || !rec.dirty) return;
+    rec.carried = true;
+    shapeGen += 1;
+    // bind the new pane's buttons and triggers now, not at settle: a click in between would submit the page
+    if (window.htmx) window.htmx.process(pane);
+    carryOver(rec, pane);
+  });
+
+  // ---- live answers never replace what has focus, nor what changed since they left ----
   document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
     const target = event.detail.target;
-    if (!target) return;
+    if (!target || target.id === "form-pane") return;
     if (target.id === "json-sync") {
       const status = document.getElementById("json-status");
       const editor = document.getElementById("json-editor");
-      if ((status && status.dataset.dirty === "1") || document.activeElement === editor) event.preventDefault();
+      const editedSince = answering && editor && answering.editor !== null && editor.value !== answering.editor;
+      if ((status && status.dataset.dirty === "1") || document.activeElement === editor || editedSince) event.preventDefault();
       return;
     }
-    if (target.id === "form-pane") return;
-    if (target.matches(".deps, datalist") && target.contains(document.activeElement)) event.preventDefault();
+    if (target.matches(".deps, datalist") && target.contains(document.activeElement)) { event.preventDefault(); return; }
+    // depends_on boxes: the page's own state is newer than the answer's
+    const live = new Map(fieldsOf(target).map(function (f) { return [f.key, f.el]; }));
+    fieldsOf(event.detail.fragment).forEach(function (f) {
+      const now = live.get(f.key);
+      if (now) writeField(f.el, readField(now));
+    });
   });
   document.body.addEventListener("htmx:afterSettle", function () {
     const dot = document.querySelector("#tab-json .dot-error");
@@ -81,18 +333,28 @@
       if (!dirty && dot) dot.remove();
     }
     growAll();
+    setTimeout(checkSettled, 0);
   });
 
-  // ---- after a structural change, focus what the button made ----
-  document.body.addEventListener("htmx:afterSwap", function (event) {
-    const pane = document.getElementById("form-pane");
-    if (!pane || (event.detail.target !== pane && event.detail.elt !== pane && !pane.contains(event.detail.elt))) return;
-    const id = pane.dataset.focus;
-    if (!id) return;
-    let el = document.getElementById(id);
-    if (el && !el.matches("input, select, textarea, button")) el = el.querySelector("input, select, textarea, button") || el;
-    if (el && typeof el.focus === "function") { el.focus({ preventScroll: false }); }
-  });
+  // ---- "settled": nothing in flight and no debounced check pending (tests and tools wait on it) ----
+  const QUIET_MS = 450; // longer than the longest hx-trigger delay (400 ms, the JSON tab)
+  let lastInput = 0;
+  let settleTimer = null;
+  function checkSettled() {
+    clearTimeout(settleTimer);
+    if (records.size || document.querySelector(".htmx-settling, .htmx-swapping")) { form.dataset.settled = "0"; return; }
+    const quiet = Date.now() - lastInput;
+    if (quiet < QUIET_MS) { form.dataset.settled = "0"; settleTimer = setTimeout(checkSettled, QUIET_MS - quiet); return; }
+    form.dataset.settled = "1";
+  }
+  function typed() {
+    lastInput = Date.now();
+    form.dataset.settled = "0";
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(checkSettled, QUIET_MS);
+  }
+  form.addEventListener("input", typed, true);
+  form.addEventListener("change", typed, true);
 
   // ---- drag to reorder ops (buttons do the same without a mouse) ----
   let dragFrom = null;
@@ -179,4 +441,5 @@
   function growAll() { form.querySelectorAll("textarea.grow").forEach(grow); }
   form.addEventListener("input", function (event) { if (event.target.matches("textarea.grow")) grow(event.target); });
   growAll();
+  checkSettled();
 })();

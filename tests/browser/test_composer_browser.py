@@ -3,7 +3,6 @@ import -> break a field -> see the error there -> fix -> download. Plus light/da
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from jobs.definition import canonical_bytes
+from tests.browser.composer_support import definition, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(os.environ.get("COMPOSER_SHOTS", tempfile.gettempdir())) / "composer-shots"
@@ -30,23 +30,10 @@ def signed_in(page: Any, live_server: Any) -> Any:
 
 
 def _click_and_wait(page: Any, button: str, appears: str) -> None:
+    """Click a button that reshapes the form, wait until the page has settled, and check it made `appears`."""
     page.click(button)
-    page.wait_for_selector(appears)
-
-
-def _wait_json(page: Any, predicate: Any) -> Any:
-    """Wait (bounded, 30 s: CI machines are busy) until the JSON tab, kept in sync by the live check,
-    satisfies predicate."""
-    for _ in range(300):
-        text = page.input_value("#json-editor")
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if value is not None and predicate(value):
-            return value
-        page.wait_for_timeout(100)
-    raise AssertionError(f"JSON never matched; last: {page.input_value('#json-editor')}")
+    settle(page)
+    assert page.locator(appears).count() >= 1, f"{button} did not make {appears}"
 
 
 def _download(page: Any) -> bytes:
@@ -60,6 +47,7 @@ def _download(page: Any) -> bytes:
 def test_build_the_seed_job_from_an_empty_composer(signed_in: Any, live_server: Any, seed_job: dict[str, Any]) -> None:
     page = signed_in
     page.goto(f"{live_server.url}/jobs/new")
+    settle(page)
     page.fill("#meta-trigger", "cli")
     page.click("#sec-global > summary")
     page.fill("#global-work_dir", "/home/")
@@ -89,8 +77,7 @@ def test_build_the_seed_job_from_an_empty_composer(signed_in: Any, live_server: 
     page.fill("#ops-2-args-image", "ubuntu")
     page.fill("#ops-2-args-cmd", "/bin/bash -c 'echo Hello World; ls; pwd;'")
 
-    built = _wait_json(page, lambda d: d == seed_job)
-    assert built == seed_job
+    assert definition(page) == seed_job
     # the graph drew all three ops and the volume they share
     assert page.locator("#graph .node").count() == 3
     assert page.locator("#graph .edge-volume").count() == 1
@@ -117,7 +104,7 @@ def test_import_break_fix_download(signed_in: Any, live_server: Any, seed_job_te
     page.fill("#ops-1-id", "run-from-cli")
     page.wait_for_selector("#msg-ops-1-id .field-error", state="detached")
     page.wait_for_selector("#summary .verdict-ok")
-    _wait_json(page, lambda d: d == seed_job)
+    assert definition(page) == seed_job
     assert _download(page) == canonical_bytes(seed_job)
 
 
