@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 
-from django.conf import settings
+from nosana_dash.embedded import serving_with_embedded_workers
 
 _started = threading.Event()
 
 
 def start_if_enabled() -> None:
-    if not settings.NOSANA_EMBEDDED_WORKER or _started.is_set():
-        return
-    # Only the process that serves: not migrate, not the autoreloader's parent.
-    if "runserver" not in sys.argv or (os.environ.get("RUN_MAIN") is None and "--noreload" not in sys.argv):
+    if _started.is_set() or not serving_with_embedded_workers():
         return
     _started.set()
     from jobs.worker import run_forever

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 
 from django.conf import settings
 from django.db import close_old_connections
+
+from nosana_dash.embedded import serving_with_embedded_workers
 
 log = logging.getLogger(__name__)
 _started = threading.Event()
@@ -29,9 +29,7 @@ def _loop() -> None:
 
 
 def start_if_enabled() -> None:
-    if not settings.NOSANA_EMBEDDED_WORKER or _started.is_set():
-        return
-    if "runserver" not in sys.argv or (os.environ.get("RUN_MAIN") is None and "--noreload" not in sys.argv):
+    if _started.is_set() or not serving_with_embedded_workers():
         return
     _started.set()
     threading.Thread(target=_loop, name="market-sync", daemon=True).start()
