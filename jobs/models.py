@@ -96,7 +96,8 @@ class Job(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["owner", "-created_at"]),
+            # The jobs list orders by (-created_at, -id): with id in the index, a page is an index scan.
+            models.Index(fields=["owner", "-created_at", "-id"], name="job_owner_list_order"),
             models.Index(fields=["network", "status"]),
             models.Index(fields=["market", "-created_at"]),
             models.Index(fields=["node", "-created_at"]),

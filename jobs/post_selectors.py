@@ -6,61 +6,56 @@ Nothing here ever returns a secret: the RPC URL is reduced to its host.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from markets.models import Market
 from nosana_dash import network as networks
-from nosana_dash.network.base import LAMPORTS_PER_SOL, NOS_DECIMALS, MarketInfo, Network, NetworkError
+from nosana_dash.network.base import LAMPORTS_PER_SOL, NOS_DECIMALS, Network, NetworkError
+from nosana_dash.network.codec.cid import cid_v0
 
 NETWORK_CHOICES = (("local", "Local (this machine)"), ("devnet", "Devnet"), ("mainnet", "Mainnet"))
 RPC_SETTING = {"devnet": "NOSANA_RPC_URL_DEVNET", "mainnet": "NOSANA_RPC_URL_MAINNET"}
 
 
-@dataclass(frozen=True)
-class MarketOption:
-    address: str
-    name: str
-    gpu: str
-    price: int  # NOS base units per second
-    timeout: int  # seconds
+def market_picker(*, network: str, market: str, timeout_minutes: str, definition: str) -> dict[str, Any]:
+    """The markets app's picker for the post step: price per hour (USD with a quote), idle nodes,
+    cost for the chosen timeout (each market's own when blank), fit of GPU/VRAM for the definition,
+    and the cost range from earlier runs of the same definition (matched by its CID)."""
+    from markets.picker import picker_context
 
-    @property
-    def nos_per_second(self) -> Decimal:
-        return Decimal(self.price) / NOS_DECIMALS
-
-    @property
-    def nos_per_hour(self) -> Decimal:
-        return Decimal(self.price * 3600) / NOS_DECIMALS
-
-    @property
-    def timeout_minutes(self) -> int:
-        return self.timeout // 60
-
-    @property
-    def max_cost(self) -> Decimal:
-        return Decimal(self.price * self.timeout) / NOS_DECIMALS
-
-
-def _option(info: MarketInfo) -> MarketOption:
-    return MarketOption(address=info.address, name=info.name, gpu=info.gpu, price=info.price, timeout=info.timeout)
-
-
-def market_options(network: str) -> tuple[list[MarketOption], str]:
-    """(markets, message). Remote markets come from the synced cache first; the network if it is empty."""
-    if network != "local":
-        cached = Market.objects.filter(network=network).order_by("price", "address")
-        if cached:
-            options = [MarketOption(m.address, m.name, m.gpu, m.price, m.timeout) for m in cached]
-            return options, ""
     try:
-        return [_option(m) for m in networks.get_network(network).list_markets()], ""
-    except NetworkError as exc:
-        return [], exc.message
+        minutes = int(timeout_minutes) if timeout_minutes.strip() else None
+    except ValueError:
+        minutes = None  # the review step explains a bad timeout; the picker shows market timeouts
+    parsed: Any = None
+    ipfs_job = None
+    if definition.strip() and len(definition) <= settings.NOSANA_MAX_UPLOAD_BYTES:
+        try:
+            parsed = json.loads(definition)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            from jobs.services import PostError, validated_bytes
+
+            try:  # the CID posting would give these exact bytes
+                ipfs_job = cid_v0(validated_bytes(definition)[0])
+            except PostError:  # an invalid definition has no earlier runs; review explains why
+                ipfs_job = None
+    return picker_context(
+        network=network,
+        timeout_seconds=minutes * 60 if minutes and minutes > 0 else None,
+        definition=parsed if isinstance(parsed, dict) else None,
+        ipfs_job=ipfs_job,
+        selected=market,
+        field_name="market",
+        select_first=True,
+    )
 
 
 def check_network_name(name: str | None) -> str:

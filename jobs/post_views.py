@@ -20,6 +20,7 @@ from django_htmx.middleware import HtmxDetails
 
 from jobs import post_selectors, services
 from jobs.models import Draft, Job, JobStatus
+from markets import services as market_services
 from nosana_dash.network.base import NetworkError
 
 
@@ -63,9 +64,13 @@ def _form(request: HtmxHttpRequest) -> dict[str, Any]:
     }
 
 
-def _markets_context(network: str) -> dict[str, Any]:
-    markets, market_error = post_selectors.market_options(network)
-    return {"markets": markets, "market_error": market_error, "wallet": post_selectors.wallet_status(network)}
+def _markets_context(form: dict[str, Any]) -> dict[str, Any]:
+    """The markets app's picker (for the form's network, timeout and definition) and the wallet."""
+    market_services.ensure_cached(network=form["network"])
+    context = post_selectors.market_picker(network=form["network"], market=form["market"],
+                                           timeout_minutes=form["timeout_minutes"], definition=form["definition"])
+    context["wallet"] = post_selectors.wallet_status(form["network"])
+    return context
 
 
 @login_required
@@ -73,7 +78,7 @@ def _markets_context(network: str) -> dict[str, Any]:
 def post_step(request: HtmxHttpRequest) -> HttpResponse:
     """Choose network, market and timeout for a definition; "Review" leads to the confirm page."""
     context = _form(request)
-    context.update(_markets_context(context["network"]))
+    context.update(_markets_context(context))
     if request.htmx and request.htmx.target == MARKETS_TARGET:
         return render(request, "jobs/post_markets.html", context)
     if request.method == "POST" and request.POST.get("action") == "review":
@@ -123,7 +128,7 @@ def post_confirm(request: HtmxHttpRequest) -> HttpResponse:
             idempotency_key=request.POST.get("idempotency_key", ""),
         )
     except services.PostError as exc:
-        context.update(_markets_context(context["network"]))
+        context.update(_markets_context(context))
         context.update(error=exc.message, issues=exc.issues)
         return render(request, "jobs/post.html", context, status=200 if request.htmx else 400)
     if job.status == JobStatus.POST_FAILED:

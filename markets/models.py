@@ -28,6 +28,9 @@ class Market(models.Model):
     running_jobs = models.IntegerField(default=0)
     node_access_key = models.CharField(max_length=64, blank=True, help_text="blank: open market")
     node_xnos_minimum = models.DecimalField(max_digits=40, decimal_places=0, default=0)
+    # Sparklines drawn at sync time from the snapshots ({"price"|"idle"|"waiting": {points, low,
+    # high, last}}), so the markets page reads one row per market instead of 48 snapshots each.
+    sparks = models.JSONField(default=dict, blank=True)
     synced_at = models.DateTimeField()
 
     class Meta:
@@ -48,6 +51,8 @@ class MarketSnapshot(models.Model):
 
     class Meta:
         ordering = ["market", "taken_at"]
+        # The latest snapshots of a market (sparklines at sync time, the market page's chart).
+        indexes = [models.Index(fields=["market", "-taken_at"], name="snapshot_market_latest")]
 
     def __str__(self) -> str:
         return f"{self.market_id}@{self.taken_at:%Y-%m-%d %H:%M}"
@@ -84,6 +89,10 @@ class SyncRun(models.Model):
     progress = models.IntegerField(default=0, help_text="percent")
     message = models.CharField(max_length=300, blank=True)
     ok = models.BooleanField(null=True)
+
+    class Meta:
+        # Every markets page asks for the latest sync of its network; one row per sync accumulates.
+        indexes = [models.Index(fields=["network", "-started_at"], name="syncrun_network_latest")]
 
     def __str__(self) -> str:
         return f"sync {self.network} #{self.pk}"

@@ -6,7 +6,7 @@ How to include it (posting/composer helpers):
 
     context.update(picker_context(
         network="local",              # which network's markets
-        timeout_seconds=3600,         # the job's timeout, in SECONDS
+        timeout_seconds=3600,         # the job's timeout, in SECONDS (None: each market's own)
         definition=definition_dict,   # the job definition as a dict (or None)
         ipfs_job=cid_or_none,         # the definition's CIDv0, for the cost range from earlier runs
         selected=market_address,      # the chosen market ("" for none)
@@ -18,7 +18,8 @@ Template `markets/_picker.html` renders a `<fieldset>` of radio buttons named
 `picker_field_name`, one per market, inside your own `<form>` (it has no form of its
 own, so it works without JavaScript). Context keys: `picker_rows` (list of
 `PickerRow`), `picker_network`, `picker_timeout` (seconds), `picker_selected`,
-`picker_field_name`, `picker_requirements` (`Requirements`), `picker_any_idle`.
+`picker_field_name`, `picker_requirements` (`Requirements`), `picker_any_idle`, `picker_usd`
+(a USD/hour column: a quote from `NOSANA_PRICE_SOURCE_URL` exists).
 
 The same partial is served at `markets:picker` (GET or POST; parameters `network`,
 `timeout_minutes`, `market`, `field`, and either `definition` (JSON text) or `cid`),
@@ -27,13 +28,13 @@ so htmx can refresh it when the timeout or the definition changes:
 
 Selector: `picker_rows(network=…, timeout_seconds=…, definition=…, ipfs_job=…)` → list of
 `PickerRow`, cheapest fitting markets first. It reads the cache only (no network call):
-4 queries whatever the number of markets.
+4 queries whatever the number of markets (5 with a price source configured).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from statistics import median
 from typing import Any
@@ -42,6 +43,7 @@ from django.db.models import F
 
 from jobs.models import Job
 from markets.models import Market, NetworkJob
+from markets.selectors import usd_per_hour, usd_per_nos
 from nosana_dash.network.base import NOS_DECIMALS
 
 _VRAM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gb|gib|g|mb|mib|m)?\s*$", re.IGNORECASE)
@@ -109,6 +111,8 @@ class PickerRow:
     wait_seconds: int | None
     selected: bool = False
     warnings: tuple[str, ...] = field(default=())
+    usd_per_hour: Decimal | None = None  # only with a quote from the configured price source
+    timeout_seconds: int = 0  # the timeout the costs are computed for
 
 
 def _fit(market: Market, req: Requirements) -> tuple[str, list[str]]:
@@ -155,13 +159,17 @@ def _nos(units: int | float | Decimal) -> Decimal:
 def picker_rows(
     *,
     network: str,
-    timeout_seconds: int,
+    timeout_seconds: int | None,
     definition: dict[str, Any] | None = None,
     ipfs_job: str | None = None,
     selected: str = "",
+    select_first: bool = False,
 ) -> list[PickerRow]:
+    """`timeout_seconds=None`: each market's own job timeout (what posting without one uses).
+    `select_first`: with no (known) `selected` market, check the first row, the best fit."""
     req = job_requirements(definition)
-    markets = list(Market.objects.filter(network=network).order_by("price", "address"))
+    markets = list(Market.objects.filter(network=network).defer("queue", "sparks").order_by("price", "address"))
+    usd = usd_per_nos()
     addresses = [m.address for m in markets]
     # Typical run time per market: the median of recent completed runs (one query).
     durations: dict[str, list[int]] = {a: [] for a in addresses}
@@ -192,13 +200,14 @@ def picker_rows(
         ]
     rows = []
     for m in markets:
+        timeout = timeout_seconds if timeout_seconds is not None else m.timeout
         verdict, reasons = _fit(m, req)
         typical = median(durations[m.address]) if durations[m.address] else None
         wait_text, wait_seconds = _wait(m, typical)
         low = high = None
         if earlier:
-            low = _nos(m.price * min(min(earlier), timeout_seconds))
-            high = _nos(m.price * min(max(earlier), timeout_seconds))
+            low = _nos(m.price * min(min(earlier), timeout))
+            high = _nos(m.price * min(max(earlier), timeout))
         warnings = []
         if m.idle_nodes == 0:
             warnings.append("No idle node: the job will wait in the queue until a node takes it.")
@@ -212,7 +221,7 @@ def picker_rows(
                 idle_nodes=m.idle_nodes,
                 jobs_waiting=m.jobs_waiting,
                 running_jobs=m.running_jobs,
-                max_cost_nos=_nos(m.price * timeout_seconds),
+                max_cost_nos=_nos(m.price * timeout),
                 cost_low_nos=low,
                 cost_high_nos=high,
                 earlier_runs=len(earlier),
@@ -222,27 +231,34 @@ def picker_rows(
                 wait_seconds=wait_seconds,
                 selected=m.address == selected,
                 warnings=tuple(warnings),
+                usd_per_hour=usd_per_hour(_nos(m.price * 3600), usd),
+                timeout_seconds=timeout,
             )
         )
     order = {"yes": 0, "unknown": 1, "no": 2}
     rows.sort(key=lambda r: (order[r.fits], r.idle_nodes == 0, r.market.price, r.market.address))
+    if select_first and rows and not any(r.selected for r in rows):
+        rows[0] = replace(rows[0], selected=True)
     return rows
 
 
 def picker_context(
     *,
     network: str,
-    timeout_seconds: int,
+    timeout_seconds: int | None,
     definition: dict[str, Any] | None = None,
     ipfs_job: str | None = None,
     selected: str = "",
     field_name: str = "market",
+    select_first: bool = False,
 ) -> dict[str, Any]:
     rows = picker_rows(
-        network=network, timeout_seconds=timeout_seconds, definition=definition, ipfs_job=ipfs_job, selected=selected
+        network=network, timeout_seconds=timeout_seconds, definition=definition, ipfs_job=ipfs_job, selected=selected,
+        select_first=select_first,
     )
     return {
         "picker_rows": rows,
+        "picker_usd": any(r.usd_per_hour is not None for r in rows),
         "picker_network": network,
         "picker_timeout": timeout_seconds,
         "picker_selected": selected,

@@ -4,12 +4,12 @@ costs a fixed number of queries, whatever the page size or the number of rows.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, FloatField, Q, QuerySet, Value, Window
+from django.db.models import Count, F, FloatField, Max, Q, QuerySet, Value, Window
 from django.db.models.functions import Cast, Coalesce, Lower, NullIf, RowNumber
 from django.utils import timezone
 
@@ -73,33 +73,64 @@ class Spark:
             return None
         return cls(points=spark_points(values), low=min(values), high=max(values), last=values[-1])
 
+    @classmethod
+    def stored(cls, data: Any) -> Spark | None:
+        """The sparkline the sync stored on the market (see `spark_json`); None when there is none."""
+        if not isinstance(data, dict) or not data.get("points"):
+            return None
+        return cls(points=str(data["points"]), low=float(data["low"]), high=float(data["high"]),
+                   last=float(data["last"]))
 
-def _snapshots_by_market(
-    market_ids: list[int], *, since: timedelta = SPARK_WINDOW, last: int = SPARK_POINTS
-) -> dict[int, list[MarketSnapshot]]:
-    """One query for the latest `last` snapshots of each given market, oldest first."""
-    grouped: dict[int, list[MarketSnapshot]] = {pk: [] for pk in market_ids}
+
+def spark_json(values: list[float]) -> dict[str, Any] | None:
+    """A sparkline as stored in `Market.sparks` (JSON), or None without values."""
+    spark = Spark.of(values)
+    if spark is None:
+        return None
+    return {"points": spark.points, "low": spark.low, "high": spark.high, "last": spark.last}
+
+
+def latest_snapshots(
+    market_ids: list[int], *, since: timedelta = SPARK_WINDOW, last: int = SPARK_POINTS, now: datetime | None = None
+) -> dict[int, list[tuple[int, int, int]]]:
+    """One query: the latest `last` (price, idle nodes, jobs waiting) of each market, oldest first."""
+    grouped: dict[int, list[tuple[int, int, int]]] = {pk: [] for pk in market_ids}
     if not market_ids:
         return grouped
     rows = (
-        MarketSnapshot.objects.filter(market_id__in=market_ids, taken_at__gte=timezone.now() - since)
+        MarketSnapshot.objects.filter(market_id__in=market_ids, taken_at__gte=(now or timezone.now()) - since)
         .annotate(rank=Window(RowNumber(), partition_by=[F("market_id")], order_by=F("taken_at").desc()))
         .filter(rank__lte=last)
         .order_by("market_id", "taken_at")
+        .values_list("market_id", "price", "idle_nodes", "jobs_waiting")
     )
-    for snap in rows:
-        grouped[snap.market_id].append(snap)
+    for market_id, price, idle, waiting in rows:
+        grouped[market_id].append((price, idle, waiting))
     return grouped
+
+
+def _snapshot_history(market_id: int, *, since: timedelta = SPARK_WINDOW, last: int = 500) -> list[tuple[Any, ...]]:
+    """(taken_at, price, idle, waiting, running) of one market's latest snapshots, oldest first."""
+    rows = list(
+        MarketSnapshot.objects.filter(market_id=market_id, taken_at__gte=timezone.now() - since)
+        .order_by("-taken_at")
+        .values_list("taken_at", "price", "idle_nodes", "jobs_waiting", "running_jobs")[:last]
+    )
+    rows.reverse()
+    return rows
 
 
 @dataclass(frozen=True)
 class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
+    """One bar's SVG attributes, formatted here once rather than by template filters per attribute."""
+
+    x: str
+    y: str
+    width: str
+    height: str
     t: int
     n: int
+    title: str  # "2026-11-25 13:00 UTC: 5"
 
 
 def bars(series: list[tuple[int, int]], *, width: int = 600, height: int = 120) -> list[Bar]:
@@ -109,7 +140,11 @@ def bars(series: list[tuple[int, int]], *, width: int = 600, height: int = 120) 
     top = max(n for _, n in series) or 1
     step = width / len(series)
     return [
-        Bar(x=i * step + 1, y=height - n / top * height, width=max(step - 2, 1), height=n / top * height, t=t, n=n)
+        Bar(
+            x=f"{i * step + 1:.1f}", y=f"{height - n / top * height:.1f}", width=f"{max(step - 2, 1):.1f}",
+            height=f"{n / top * height:.1f}", t=t, n=n,
+            title=f"{datetime.fromtimestamp(t, tz=UTC):%Y-%m-%d %H:00} UTC: {n}",
+        )
         for i, (t, n) in enumerate(series)
     ]
 
@@ -205,45 +240,78 @@ class MarketRow:
 class MarketPage:
     page: Page[Market]
     rows: list[MarketRow]
-    gpus: list[str]
     usd_per_nos: Decimal | None
-    last_sync: SyncRun | None
     total: int
 
 
+# What the markets table shows: the queue itself (one address per node, thousands on a big
+# market) is left in the database.
+_LIST_FIELDS = (
+    "id", "network", "address", "name", "gpu", "vram_gb", "price", "timeout", "idle_nodes", "jobs_waiting",
+    "running_jobs", "node_access_key", "sparks", "synced_at",
+)
+
+
 def market_page(f: MarketFilters, *, page_size: int = PAGE_SIZE) -> MarketPage:
-    """Queries: count, page, snapshots, GPU options, last sync, price quote (when configured)."""
-    paginator = Paginator(filter_markets(f), page_size)
+    """The table: count, page, price quote (when configured). The page adds GPU options and last sync.
+
+    Sparklines come drawn from the sync (`Market.sparks`), not from the snapshots table.
+    """
+    paginator = Paginator(filter_markets(f).only(*_LIST_FIELDS), page_size)
     page = paginator.get_page(f.page)
-    markets = list(page.object_list)
-    snaps = _snapshots_by_market([m.pk for m in markets])
     usd = usd_per_nos()
     rows = []
-    for m in markets:
-        series = snaps[m.pk][-SPARK_POINTS:]
+    for m in page.object_list:
         per_hour = nos_per_hour(m.price)
+        sparks = m.sparks if isinstance(m.sparks, dict) else {}
         rows.append(
             MarketRow(
                 market=m,
                 nos_per_second=Decimal(m.price) / NOS_DECIMALS,
                 nos_per_hour=per_hour,
-                usd_per_hour=(per_hour * usd).quantize(Decimal("0.0001")) if usd is not None else None,
-                price_spark=Spark.of([float(s.price) for s in series]),
-                idle_spark=Spark.of([float(s.idle_nodes) for s in series]),
-                waiting_spark=Spark.of([float(s.jobs_waiting) for s in series]),
+                usd_per_hour=usd_per_hour(per_hour, usd),
+                price_spark=Spark.stored(sparks.get("price")),
+                idle_spark=Spark.stored(sparks.get("idle")),
+                waiting_spark=Spark.stored(sparks.get("waiting")),
             )
         )
-    gpus = list(
-        Market.objects.filter(network=f.network).exclude(gpu="").order_by("gpu").values_list("gpu", flat=True).distinct()
-    )
-    return MarketPage(
-        page=page,
-        rows=rows,
-        gpus=gpus,
-        usd_per_nos=usd,
-        last_sync=last_sync(f.network),
-        total=paginator.count,
-    )
+    return MarketPage(page=page, rows=rows, usd_per_nos=usd, total=paginator.count)
+
+
+def usd_per_hour(nos_hour: Decimal, usd: Decimal | None) -> Decimal | None:
+    """NOS per hour in USD at the quoted rate, to the hundredth of a cent; None without a quote."""
+    return None if usd is None else (nos_hour * usd).quantize(Decimal("0.0001"))
+
+
+def market_gpus(network: str) -> list[str]:
+    """The GPU filter's options."""
+    return markets_frame(network)[1]
+
+
+def markets_frame(network: str) -> tuple[str, list[str]]:
+    """(version, GPU options) in one query over the network's markets (tens, not thousands).
+
+    The version changes whenever the markets table can change: every write of market rows goes
+    through a sync or `refresh_market`, which set `synced_at`; a deleted market changes the count;
+    a new USD quote changes the quote id.
+    """
+    rows = list(Market.objects.filter(network=network).values_list("gpu", "synced_at"))
+    last = max((synced for _, synced in rows), default=None)
+    version = f"{len(rows)}:{last.isoformat() if last else '-'}:{usd_version()}"
+    return version, sorted({gpu for gpu, _ in rows if gpu})
+
+
+def markets_version(network: str) -> str:
+    return markets_frame(network)[0]
+
+
+def usd_version() -> str:
+    """Which USD quote the pages show: none without a price source, else the latest quote's id."""
+    from django.conf import settings
+
+    if not settings.NOSANA_PRICE_SOURCE_URL:
+        return "-"
+    return str(PriceQuote.objects.order_by("-fetched_at").values_list("pk", flat=True).first())
 
 
 def last_sync(network: str) -> SyncRun | None:
@@ -275,11 +343,20 @@ class JobRow:
     duration: int | None
     cost_nos: Decimal | None
     posted_here: bool
+    started: datetime | None = None  # time_start as a UTC datetime, None before the start
 
 
 def _job_rows(jobs: list[NetworkJob]) -> list[JobRow]:
-    mine = set(Job.objects.filter(address__in=[j.address for j in jobs]).values_list("address", flat=True))
-    return [JobRow(job=j, duration=j.duration, cost_nos=nos(j.cost), posted_here=j.address in mine) for j in jobs]
+    if not jobs:
+        return []
+    mine = set(Job.objects.filter(address__in=[j.address for j in jobs]).order_by().values_list("address", flat=True))
+    return [
+        JobRow(
+            job=j, duration=j.duration, cost_nos=nos(j.cost), posted_here=j.address in mine,
+            started=datetime.fromtimestamp(j.time_start, tz=UTC) if j.time_start else None,
+        )
+        for j in jobs
+    ]
 
 
 @dataclass(frozen=True)
@@ -312,13 +389,13 @@ def market_detail(market: Market, *, page: int = 1, hours: int = 48) -> MarketDe
     first_hour = since // SECONDS_PER_HOUR + 1
     last_hour = int(timezone.now().timestamp()) // SECONDS_PER_HOUR
     series = [(h * SECONDS_PER_HOUR, counts.get(h, 0)) for h in range(first_hour, last_hour + 1)]
-    snaps = _snapshots_by_market([market.pk], last=500)[market.pk]
+    snaps = _snapshot_history(market.pk)
     history = {
-        "t": [s.taken_at.timestamp() for s in snaps],
-        "price": [float(nos_per_hour(s.price)) for s in snaps],
-        "idle": [float(s.idle_nodes) for s in snaps],
-        "waiting": [float(s.jobs_waiting) for s in snaps],
-        "running": [float(s.running_jobs) for s in snaps],
+        "t": [taken.timestamp() for taken, *_ in snaps],
+        "price": [float(nos_per_hour(price)) for _, price, *_ in snaps],
+        "idle": [float(idle) for _, _, idle, _, _ in snaps],
+        "waiting": [float(waiting) for *_, waiting, _ in snaps],
+        "running": [float(running) for *_, running in snaps],
     }
     done = jobs.filter(state="COMPLETED", time_start__gt=0, time_end__gte=F("time_start"))
     avg = done.annotate(d=Cast(F("time_end") - F("time_start"), FloatField())).values_list("d", flat=True)[:500]
@@ -328,7 +405,7 @@ def market_detail(market: Market, *, page: int = 1, hours: int = 48) -> MarketDe
     return MarketDetail(
         market=market,
         nos_per_hour=per_hour_nos,
-        usd_per_hour=(per_hour_nos * usd).quantize(Decimal("0.0001")) if usd is not None else None,
+        usd_per_hour=usd_per_hour(per_hour_nos, usd),
         running=_job_rows(running),
         recent=recent,
         recent_rows=_job_rows(list(recent.object_list)),
@@ -390,21 +467,37 @@ def filter_nodes(f: NodeFilters) -> QuerySet[Node]:
 class NodePage:
     page: Page[Node]
     market_names: dict[str, str]
-    markets: list[tuple[str, str]]
     total: int
 
 
-def node_page(f: NodeFilters, *, page_size: int = PAGE_SIZE) -> NodePage:
-    """Queries: count, page, market names (for the filter and the rows)."""
-    paginator = Paginator(filter_nodes(f), page_size)
-    page = paginator.get_page(f.page)
-    markets = [
+def market_choices(network: str) -> list[tuple[str, str]]:
+    """(address, label) of the network's markets, cheapest first: the nodes page's market filter."""
+    return [
         (address, name or gpu or address)
-        for address, name, gpu in Market.objects.filter(network=f.network)
-        .order_by("price")
-        .values_list("address", "name", "gpu")
+        for address, name, gpu in Market.objects.filter(network=network).order_by("price").values_list(
+            "address", "name", "gpu"
+        )
     ]
-    return NodePage(page=page, market_names=dict(markets), markets=markets, total=paginator.count)
+
+
+def node_page(f: NodeFilters, *, page_size: int = PAGE_SIZE) -> NodePage:
+    """Queries: count, page, names of the page's markets."""
+    paginator = Paginator(filter_nodes(f).defer("specs_checked_at"), page_size)
+    page = paginator.get_page(f.page)
+    names = market_names(f.network, {n.market for n in page.object_list if n.market})
+    return NodePage(page=page, market_names=names, total=paginator.count)
+
+
+def nodes_version(network: str) -> str:
+    """Changes whenever the nodes table of `network` can change: one query.
+
+    Syncs stamp `synced_at` on every node row they write (reported, or no longer running a job),
+    spec lookups stamp `specs_checked_at`, removals change the count.
+    """
+    row = Node.objects.filter(network=network).aggregate(
+        n=Count("id"), synced=Max("synced_at"), specs=Max("specs_checked_at")
+    )
+    return f"{row['n']}:{row['synced']}:{row['specs']}"
 
 
 def get_node(network: str, address: str) -> Node | None:

@@ -30,8 +30,9 @@ from typing import Any
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from markets.models import Market, MarketSnapshot, NetworkJob, Node, QueueType, SyncRun
-from nosana_dash.network import NETWORK_NAMES, get_network
+from markets import selectors
+from markets.models import Market, MarketSnapshot, NetworkJob, Node, PriceQuote, QueueType, SyncRun
+from nosana_dash.network import NETWORK_NAMES, get_network, prices
 from nosana_dash.network.base import JobInfo, MarketInfo, Network, NetworkError, NodeInfo, RunInfo
 
 log = logging.getLogger(__name__)
@@ -142,20 +143,33 @@ def request_sync(*, network: str) -> SyncRun:
     return run
 
 
-def sync_network(*, network: str, include_specs: bool = True) -> SyncRun:
+def ensure_cached(*, network: str) -> None:
+    """Fill the local network's cache before its first sync, so pickers list its markets at once.
+
+    Only for `local`: its ledger is this database, so the sync is quick and reaches nothing outside
+    (no spec lookups, no price quote).
+    Remote networks fill on the interval or from the Refresh button.
+    """
+    if network == "local" and not Market.objects.filter(network=network).exists():
+        sync_network(network=network, include_specs=False, include_price=False)
+
+
+def sync_network(*, network: str, include_specs: bool = True, include_price: bool = True) -> SyncRun:
     """Sync now, in this thread (commands and the interval worker)."""
     check_network(network)
     run = SyncRun.objects.create(network=network, message="starting")
-    run_sync(sync_run_id=run.pk, include_specs=include_specs)
+    run_sync(sync_run_id=run.pk, include_specs=include_specs, include_price=include_price)
     run.refresh_from_db()
     return run
 
 
-def run_sync(*, sync_run_id: int, include_specs: bool = True, net: Network | None = None) -> None:
+def run_sync(
+    *, sync_run_id: int, include_specs: bool = True, net: Network | None = None, include_price: bool = True
+) -> None:
     run = SyncRun.objects.get(pk=sync_run_id)
     try:
         network = net if net is not None else get_network(run.network)
-        summary = _sync(run, network, include_specs=include_specs)
+        summary = _sync(run, network, include_specs=include_specs, include_price=include_price)
     except NetworkError as exc:
         log.warning("market sync of %s failed: %s", run.network, exc.message)
         _finish(run, ok=False, message=exc.message)
@@ -182,8 +196,37 @@ class _Summary:
         return text
 
 
-def _sync(run: SyncRun, net: Network, *, include_specs: bool) -> _Summary:
+# A quote is shared by every network's sync: ask the price source at most this often.
+PRICE_REFRESH = timedelta(seconds=60)
+PRICE_KEEP = timedelta(days=7)
+
+
+def refresh_price(*, transport: Any = None, force: bool = False) -> PriceQuote | None:
+    """Store a fresh NOS/USD quote when a price source is configured; None when none is.
+
+    Raises NetworkError when the source fails; the last stored quote stays in use.
+    """
+    from django.conf import settings
+
+    if not settings.NOSANA_PRICE_SOURCE_URL:
+        return None
+    now = timezone.now()
+    latest = PriceQuote.objects.order_by("-fetched_at").first()
+    if latest is not None and not force and now - latest.fetched_at < PRICE_REFRESH:
+        return latest
+    usd = prices.fetch_usd_per_nos(transport=transport)
+    quote = PriceQuote.objects.create(usd_per_nos=usd.quantize(Decimal("0.00000001")), fetched_at=now)
+    PriceQuote.objects.filter(fetched_at__lt=now - PRICE_KEEP).delete()
+    return quote
+
+
+def _sync(run: SyncRun, net: Network, *, include_specs: bool, include_price: bool = True) -> _Summary:
     summary = _Summary()
+    try:
+        if include_price:
+            refresh_price()
+    except NetworkError as exc:  # prices are extra: the sync of the network goes on
+        summary.errors.append(f"USD price: {exc.message}")
     _progress(run, 5, "reading markets")
     markets = net.list_markets()
     summary.markets = len(markets)
@@ -295,7 +338,27 @@ def _store_markets(
         )
         for m in stored
     )
+    draw_sparks(network=network, now=now)
     return stored
+
+
+def draw_sparks(*, network: str, now: datetime | None = None) -> int:
+    """Store each market's sparklines (price, idle nodes, jobs waiting) drawn from its latest snapshots.
+
+    Done once per sync rather than on every page view: two queries and one UPDATE per market.
+    Returns the number of markets drawn.
+    """
+    markets = list(Market.objects.filter(network=network).only("pk", "sparks"))
+    series = selectors.latest_snapshots([m.pk for m in markets], now=now)
+    for market in markets:
+        rows = series[market.pk]
+        market.sparks = {
+            "price": selectors.spark_json([float(price) for price, _, _ in rows]),
+            "idle": selectors.spark_json([float(idle) for _, idle, _ in rows]),
+            "waiting": selectors.spark_json([float(waiting) for _, _, waiting in rows]),
+        }
+    Market.objects.bulk_update(markets, ["sparks"], batch_size=200)
+    return len(markets)
 
 
 def _store_jobs(network: str, jobs: list[JobInfo], now: datetime) -> None:
@@ -396,7 +459,7 @@ def _store_nodes(
             )
         )
     # Nodes not reported now are not running anything any more.
-    Node.objects.filter(network=network).exclude(current_job="").update(current_job="")
+    Node.objects.filter(network=network).exclude(current_job="").update(current_job="", synced_at=now)
     Node.objects.bulk_create(
         rows,
         batch_size=500,

@@ -6,23 +6,31 @@ renders only that table's partial.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from markets import selectors, services
-from markets.models import SyncRun
+from markets.models import Market, SyncRun
 from markets.picker import picker_context
 from nosana_dash.network import NETWORK_NAMES
 
 MAX_DEFINITION_CHARS = 200_000
+TABLE_CACHE_SECONDS = 300
+RELATIVE_TIME_CACHE_SECONDS = 60  # pages that say "3 minutes ago"
 
 
 def _network(request: HttpRequest) -> str:
@@ -63,20 +71,47 @@ def market_list(request: HttpRequest) -> HttpResponse:
         q=request.GET.get("q", "").strip()[:100],
         page=selectors.parse_page(request.GET.get("page")),
     )
-    data = selectors.market_page(filters)
     context: dict[str, Any] = {
         "network": network,
         "networks": NETWORK_NAMES,
         "filters": filters,
         "errors": errors,
-        "data": data,
         "headers": _sort_headers(sort, filters.descending, list(selectors.MARKET_SORTS)),
-        "sync": data.last_sync,
         "min_price": request.GET.get("min_price", ""),
         "max_price": request.GET.get("max_price", ""),
     }
-    template = "markets/list.html#table" if _wants_partial(request, "market-table") else "markets/list.html"
-    return render(request, template, context, status=400 if errors else 200)
+    partial = _wants_partial(request, "market-table")
+    version, gpus = selectors.markets_frame(network)
+    table = _cached_html(request, "markets/list.html#table", version,
+                         lambda: {"data": selectors.market_page(filters)}, context, cacheable=not errors)
+    if partial:
+        return HttpResponse(table, status=400 if errors else 200)
+    context.update(table_html=table, gpus=gpus, sync=selectors.last_sync(network))
+    return render(request, "markets/list.html", context, status=400 if errors else 200)
+
+
+def _cached_html(
+    request: HttpRequest, template: str, version: str, build: Callable[[], dict[str, Any]], context: dict[str, Any], *,
+    cacheable: bool = True, seconds: int = TABLE_CACHE_SECONDS,
+) -> str:
+    """A partial rendered once per change of its data, then served from the cache.
+
+    Markets and nodes change only when a sync (or a market/node command) writes them, so the
+    HTML is cached under `version` (see `selectors.markets_version`/`nodes_version`) and the
+    exact query string (the sort and page links keep every parameter); `seconds` bounds how
+    stale relative times ("3 minutes ago") can get.
+    """
+    htmx = getattr(request, "htmx", None)
+    parts = [template, context["network"], version, request.GET.urlencode(), str(bool(htmx)),
+             str(getattr(htmx, "target", None))]
+    key = "markets:table:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    cache = caches["pages"]
+    table = cache.get(key) if cacheable else None
+    if table is None:
+        table = render_to_string(template, {**context, **build()}, request=request)
+        if cacheable:
+            cache.set(key, table, seconds)
+    return mark_safe(table)  # noqa: S308 - rendered (and escaped) by the template above  # nosec B308, B703 - template output
 
 
 @login_required
@@ -106,20 +141,29 @@ def market_detail(request: HttpRequest, address: str) -> HttpResponse:
         return render(
             request, "markets/missing.html", {"kind": "market", "address": address, "network": network}, status=404
         )
-    detail = selectors.market_detail(market, page=selectors.parse_page(request.GET.get("page")))
+    page = selectors.parse_page(request.GET.get("page"))
+    context = {"network": network, "m": market}
+    # The body changes when a sync rewrites the market and its jobs (synced_at), with a new USD
+    # quote, and each hour (the jobs-per-hour chart).
+    hour = int(time.time()) // selectors.SECONDS_PER_HOUR
+    version = f"{market.pk}:{market.synced_at.isoformat()}:{selectors.usd_version()}:{hour}"
+    body = _cached_html(request, "markets/detail.html#body", version,
+                        lambda: _market_body(market, network, page), context, seconds=RELATIVE_TIME_CACHE_SECONDS)
+    return render(request, "markets/detail.html", {**context, "body_html": body})
+
+
+def _market_body(market: Market, network: str, page: int) -> dict[str, Any]:
+    detail = selectors.market_detail(market, page=page)
     chart = {
         "jobs": {"t": [t for t, _ in detail.jobs_per_hour], "n": [n for _, n in detail.jobs_per_hour]},
         "history": detail.history,
     }
-    context = {
-        "network": network,
+    return {
         "d": detail,
-        "m": market,
         "bars": selectors.bars(detail.jobs_per_hour),
         "chart_json": json.dumps(chart, separators=(",", ":")),
         "compose_url": f"{reverse('jobs:new')}?{urlencode({'market': market.address, 'network': network})}",
     }
-    return render(request, "markets/detail.html", context)
 
 
 @require_GET
@@ -138,16 +182,18 @@ def node_list(request: HttpRequest) -> HttpResponse:
         busy=busy if busy in ("running", "idle") else "",
         page=selectors.parse_page(request.GET.get("page")),
     )
-    data = selectors.node_page(filters)
-    context = {
+    context: dict[str, Any] = {
         "network": network,
         "networks": NETWORK_NAMES,
         "filters": filters,
-        "data": data,
         "headers": _sort_headers(sort, filters.descending, list(selectors.NODE_SORTS)),
     }
-    template = "markets/nodes.html#table" if _wants_partial(request, "node-table") else "markets/nodes.html"
-    return render(request, template, context)
+    table = _cached_html(request, "markets/nodes.html#table", selectors.nodes_version(network),
+                         lambda: {"data": selectors.node_page(filters)}, context, seconds=RELATIVE_TIME_CACHE_SECONDS)
+    if _wants_partial(request, "node-table"):
+        return HttpResponse(table)
+    context.update(table_html=table, markets=selectors.market_choices(network))
+    return render(request, "markets/nodes.html", context)
 
 
 @require_GET

@@ -12,6 +12,7 @@ import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -121,6 +122,18 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))}
     if env_str("NOSANA_DASH_TEST_DB"):  # lets parallel test runs use separate test databases
         DATABASES["default"]["TEST"] = {"NAME": env_str("NOSANA_DASH_TEST_DB")}
+    # Under ASGI every request runs its sync view in a fresh thread, so CONN_MAX_AGE > 0 keeps one
+    # idle connection per dead thread (a leak) and CONN_MAX_AGE = 0 forks a PostgreSQL backend per
+    # request. A process-wide psycopg pool (Django >= 5.1) hands connections back on request end
+    # and reuses them. DATABASE_POOL=0 turns it off; it requires DATABASE_CONN_MAX_AGE=0.
+    # DATABASE_POOL_MAX_SIZE bounds the connections one web process holds.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True) \
+            and not DATABASES["default"].get("CONN_MAX_AGE"):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10),
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -159,6 +172,14 @@ if REDIS_URL:
                           "KEY_PREFIX": env_str("NOSANA_DASH_CHANNEL_PREFIX", "nosana-dash")}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rendered markets/nodes tables, keyed by the version of the data they show (markets.views): a
+# per-process cache stays coherent (new data is a new key) and spares moving ~60 KB through Redis.
+_PAGE_CACHE: dict[str, Any] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "nosana-dash-pages",
+    "OPTIONS": {"MAX_ENTRIES": env_int("NOSANA_PAGE_CACHE_ENTRIES", 500)},
+}
+CACHES["pages"] = _PAGE_CACHE
 NOSANA_LOGIN_ATTEMPTS = env_int("NOSANA_LOGIN_ATTEMPTS", 10)
 NOSANA_LOGIN_WINDOW_SECONDS = env_int("NOSANA_LOGIN_WINDOW_SECONDS", 300)
 NOSANA_POSTS_PER_MINUTE = env_int("NOSANA_POSTS_PER_MINUTE", 30)

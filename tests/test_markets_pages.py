@@ -51,6 +51,7 @@ def _make_markets(count: int, network: str = "local") -> list[Market]:
         for m in markets
         for h in range(5)
     )
+    services.draw_sparks(network=network)  # as the sync does after storing snapshots
     return markets
 
 
