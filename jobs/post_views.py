@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,6 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from jobs import post_selectors, services
 from jobs.models import Draft, Job, JobStatus
 from markets import services as market_services
+from nosana_dash import ratelimit
 from nosana_dash.network.base import NetworkError
 
 
@@ -121,6 +123,12 @@ def post_confirm(request: HtmxHttpRequest) -> HttpResponse:
         seconds = int(request.POST.get("timeout_seconds", ""))
     except ValueError:
         seconds = 0
+    limit = settings.NOSANA_POSTS_PER_MINUTE
+    if not ratelimit.hit("post", str(request.user.pk), limit=limit, window=60):
+        context.update(_markets_context(context))
+        context.update(error=f"You have posted {limit} jobs in the last minute, the most allowed. "
+                             "Wait a minute and confirm again: nothing was posted.", issues=[])
+        return render(request, "jobs/post.html", context, status=429)
     try:
         job = services.post_job(
             user=request.user, network=context["network"], market=context["market"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -168,3 +169,17 @@ def test_job_actions_partial_only_for_the_owner(user: User, seed_job: dict) -> N
     assert f"/jobs/{job.address}/stop" in mine and f"/jobs/{job.address}/extend" in mine
     other = User.objects.create_user("other", password="pw-123456789")
     assert "/stop" not in render_to_string("jobs/_job_actions.html", {"job": job, "user": other})
+
+
+def test_posting_is_rate_limited_per_user(signed_in: Client, seed_job_text: str, settings: Any) -> None:
+    settings.NOSANA_POSTS_PER_MINUTE = 2  # counted per user id: a fresh user starts at zero
+    market = ledger.default_market_address()
+    for n in range(2):
+        response = signed_in.post("/jobs/post/confirm", {"definition": seed_job_text, "network": "local",
+                                                         "market": market, "idempotency_key": f"rate-{n}"})
+        assert response.status_code == 302
+    response = signed_in.post("/jobs/post/confirm", {"definition": seed_job_text, "network": "local",
+                                                     "market": market, "idempotency_key": "rate-2"})
+    assert response.status_code == 429
+    assert b"the most allowed" in response.content
+    assert Job.objects.count() == 2
