@@ -32,7 +32,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
+
+from support import (  # benchmarks/support.py (scripts run from this folder)
+    drop_database,
+    free_port,
+    make_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -54,35 +59,6 @@ WARMUP_SECONDS = 2
 
 
 # --- setup ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_database(url: str) -> tuple[str, str]:
-    """(URL of a fresh benchmark database, admin URL to drop it afterwards)."""
-    import psycopg
-
-    parsed = urlparse(url)
-    if not parsed.scheme.startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (the load benchmark runs the production topology)")
-    name = (parsed.path.lstrip("/") or "postgres") + "_bench_load"
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunparse(parsed._replace(path=f"/{name}")), admin
-
-
-def drop_database(db_url: str, admin: str) -> None:
-    import psycopg
-
-    name = urlparse(db_url).path.lstrip("/")
-    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def emitter_definition(lines: int, rate: int) -> dict[str, Any]:
@@ -392,7 +368,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="nosana-load-"))
     redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
     prefix = f"benchload{os.getpid()}"
-    db_url, admin = make_database(os.environ.get("DATABASE_URL", DEFAULT_DATABASE))
+    db_url, admin = make_database(os.environ.get("DATABASE_URL", DEFAULT_DATABASE), "_bench_load")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOSANA_", "DJANGO_"))}
     env.update({
         "DJANGO_SETTINGS_MODULE": "nosana_dash.settings", "PYTHONPATH": str(ROOT), "DATABASE_URL": db_url,

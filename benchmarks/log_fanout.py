@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support import free_port  # benchmarks/support.py (scripts run from this folder)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/nosana_dash_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -249,12 +251,6 @@ def client_process(port: int, address: str, session: str, after: int, expect_las
 
 
 # --- one run ------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, from /proc."""

@@ -15,28 +15,22 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import httpx
+from support import free_port, make_database  # benchmarks/support.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 JOBS = 10_000
 NODES = 1_000
 MARKETS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bench_database(env: dict[str, str], folder: Path) -> tuple[str, str | None]:
@@ -46,15 +40,7 @@ def _bench_database(env: dict[str, str], folder: Path) -> tuple[str, str | None]
         env.pop("DATABASE_URL", None)
         env["NOSANA_DASH_SQLITE_PATH"] = str(folder / "bench.sqlite3")
         return "", None
-    import psycopg
-
-    parsed = urlparse(url)
-    name = (parsed.path.lstrip("/") or "postgres") + "_bench_pages"
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunparse(parsed._replace(path=f"/{name}")), admin
+    return make_database(url, "_bench_pages")
 
 
 def _fill() -> tuple[str, str, str]:
@@ -181,7 +167,7 @@ def main() -> None:
         os.environ.update(env)
         sys.path.insert(0, str(ROOT))
         cookie, cheap, dear = _fill()
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "nosana_dash.asgi:application"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(folder / "daphne.log").open("wb"),
