@@ -34,7 +34,7 @@ from nosana_dash.network.base import NetworkError
 from nosana_dash.network.local import ledger, result, store
 from nosana_dash.network.local.backends import NoBackend, select_backend
 from nosana_dash.network.local.models import LedgerJob, LedgerJobState, LedgerRun
-from nosana_dash.network.local.runner import RunOutcome, run_job
+from nosana_dash.network.local.runner import RunOutcome, prepare, run_job
 
 log = logging.getLogger(__name__)
 
@@ -225,19 +225,10 @@ def _node_error(job: Job, text: str) -> None:
     writer.flush()
 
 
-def _images(definition_json: str) -> list[str]:
-    """Every image the job's container/run ops use (global image as the default)."""
-    definition = json.loads(definition_json)
-    glob = definition.get("global")
-    default = glob.get("image") if isinstance(glob, dict) else None
-    images = []
-    for op in definition.get("ops") or []:
-        if isinstance(op, dict) and op.get("type") == "container/run":
-            args = op.get("args")
-            image = (args.get("image") if isinstance(args, dict) else None) or default
-            if isinstance(image, str):
-                images.append(image)
-    return images
+def _images(job: Job) -> list[str]:
+    """The images the runner will start for this job (its own op/global merge decides)."""
+    ops = prepare(json.loads(job.definition_json), job.address)
+    return [op.image for op in ops if op.op_type == "container/run" and op.image]
 
 
 def run_local(job: Job, name: str, stop_event: threading.Event | None = None) -> Job:
@@ -252,7 +243,7 @@ def run_local(job: Job, name: str, stop_event: threading.Event | None = None) ->
                     lease_owner="", lease_until=None)
         return job
     try:
-        backend = select_backend(job.address, images=_images(job.definition_json))
+        backend = select_backend(job.address, images=_images(job))
     except NoBackend as exc:
         _node_error(job, f"node error: {exc.message}")
         ledger.quit_job(job.address)
