@@ -167,6 +167,11 @@ def main() -> None:
         os.environ.update(env)
         sys.path.insert(0, str(ROOT))
         cookie, cheap, dear = _fill()
+        if db_url:  # statistics and visibility maps, as autovacuum keeps them on a database in use
+            import psycopg
+
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
         port = free_port()
         server = subprocess.Popen(
             [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "nosana_dash.asgi:application"],

@@ -8,9 +8,14 @@ from the database. Lines go out in frames at most every `frame_interval`.
 
 Fan-out is per process, not per socket: the first viewer of a job in a server
 process subscribes one channel (a `_Hub`) to the job's group; every batch then
-crosses the channel layer once per process and is handed to the local sockets in
-memory, and its frame text is built once and shared. With 200 viewers that is one
-Redis message instead of 200, and no per-socket channel receive.
+crosses the channel layer once per process. The hub gathers the batches that
+arrive within `frame_interval` into one frame, built once, and writes it to every
+socket that is caught up, all in one pass of the event loop. Only a socket that is
+behind (reading its backlog, waiting for an ack, or mid-send) gets the batches in
+its own buffer, which its own task drains. With 200 viewers that is one Redis
+message instead of 200, and no per-socket task, timer or copy on the hot path:
+per-socket tasks woke in step on every batch, so every message waited behind
+hundreds of them for several turns of the loop.
 
 Flow control is explicit because an ASGI server buffers outgoing frames
 without limit: the client acknowledges the last seq it rendered, the server
@@ -19,9 +24,15 @@ keeps at most `ack_window` lines unacknowledged and at most
 client `{"type": "resync", "after": N}`. The client catches up from the
 database and sends `{"type": "resume", "after": M}`.
 
+With `?z=1` in the URL the `lines` frames come as binary messages holding the
+same JSON deflated with zlib (the browser inflates them with
+DecompressionStream): a frame is compressed once, however many sockets get it,
+and the bytes each socket is sent, most of the server's cost, shrink about
+sevenfold. Every other message stays text.
+
 Client → server: `{"type": "hello", "after": N}` (or `?after=N` in the URL),
 `{"type": "ack", "seq": N}`, `{"type": "resume", "after": N}`.
-Server → client: `{"type": "lines", "first", "last", "lines": [...]}`,
+Server → client: `{"type": "lines", "first", "last", "lines": [row, ...]}` (rows as `live.line_row`),
 `{"type": "step", "step": {...}}`, `{"type": "status", "job": {...}}`,
 `{"type": "resync", "after": N}`.
 """
@@ -31,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -38,9 +50,10 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 
 from jobs import live, selectors
+from jobs.models import FINAL_STATUSES
 from nosana_dash.metrics import WS_CLIENTS
 
 log = logging.getLogger(__name__)
@@ -48,12 +61,28 @@ log = logging.getLogger(__name__)
 CLOSE_REFUSED = 4403
 
 
+class _Frame:
+    """A `lines` frame as text, and deflated (zlib) for sockets that asked for it, made once however many get it."""
+
+    __slots__ = ("text", "_deflated")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._deflated: bytes | None = None
+
+    @property
+    def deflated(self) -> bytes:
+        if self._deflated is None:
+            self._deflated = zlib.compress(self.text.encode(), 1)
+        return self._deflated
+
+
 @dataclass
 class _Batch:
     first: int
     last: int
     body: str  # a JSON array of lines
-    _frame: str | None = None
+    _frame: _Frame | None = None
     _inner: str | None = None
 
     @property
@@ -64,10 +93,10 @@ class _Batch:
         return self._inner
 
     @property
-    def frame(self) -> str:
+    def frame(self) -> _Frame:
         """The whole `lines` frame; one batch object is shared by every local socket, so this is built once."""
         if self._frame is None:
-            self._frame = _lines_frame(self.first, self.last, self.body)
+            self._frame = _Frame(_lines_frame(self.first, self.last, self.body))
         return self._frame
 
 
@@ -80,23 +109,36 @@ class _Hub:
 
     REFRESH_SECONDS = 3600.0  # re-join the group now and then: layers expire group membership (a day on Redis)
 
-    def __init__(self, layer: BaseChannelLayer, group: str) -> None:
+    def __init__(self, layer: BaseChannelLayer, group: str, interval: float) -> None:
         self.layer = layer
         self.group = group
+        self.interval = interval
         self.members: set[JobLogConsumer] = set()
         self.channel = ""
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.pending: list[_Batch] = []  # arrived since the last broadcast
+        self.due = asyncio.Event()
+        self.last_broadcast = 0.0
+        self.broadcasting = asyncio.Lock()  # one broadcast at a time keeps each socket's frames in order
+        self.events: list[asyncio.Task[None]] = []  # steps and statuses waiting for the lines before them
 
     async def start(self) -> None:
-        try:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(self.group, self.channel)
-        except Exception as exc:
-            self.ready.set_exception(exc)
-            raise
+        if isinstance(self.layer, InMemoryChannelLayer):
+            # Publishers are in this process: take their messages straight from `live`, in the turn of
+            # the loop they arrive in, rather than through the layer's task, queue and receive.
+            live.tap(self.group, self.on_message)
+        else:
+            try:
+                self.channel = await self.layer.new_channel()
+                await self.layer.group_add(self.group, self.channel)
+            except Exception as exc:
+                self.ready.set_exception(exc)
+                raise
+            self.task = asyncio.create_task(self._run())
         self.ready.set_result(None)
-        self.task = asyncio.create_task(self._run())
+        self.pump = asyncio.create_task(self._pump())
 
     async def _run(self) -> None:
         joined = asyncio.get_running_loop().time()
@@ -111,26 +153,72 @@ class _Hub:
                 except Exception as again:
                     log.info("job group %s: rejoin failed: %s", self.group, again)
                 continue
-            kind = message.get("type")
-            try:
-                if kind == "job.lines":
-                    batch = _Batch(int(message["first"]), int(message["last"]), str(message["json"]))
-                    for member in list(self.members):
-                        member.on_lines(batch)
-                elif kind in ("job.step", "job.status"):
-                    event = (json.dumps({"type": "step", "step": message["step"]}) if kind == "job.step"
-                             else json.dumps({"type": "status", "job": message["job"]}))
-                    for member in list(self.members):
-                        member.on_event(event)
-            except Exception:  # one bad message must not end the job's live stream for everyone
-                log.exception("job group %s: bad message", self.group)
+            self.on_message(message)
             if asyncio.get_running_loop().time() - joined > self.REFRESH_SECONDS:
                 joined = asyncio.get_running_loop().time()
                 await self.layer.group_add(self.group, self.channel)
 
+    def on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        try:
+            if kind == "job.lines":
+                self.pending.append(_Batch(int(message["first"]), int(message["last"]), str(message["json"])))
+                self.due.set()
+            elif kind in ("job.step", "job.status"):
+                event = (json.dumps({"type": "step", "step": message["step"]}) if kind == "job.step"
+                         else json.dumps({"type": "status", "job": message["job"]}))
+                final = kind == "job.status" and message["job"].get("status") in FINAL_STATUSES
+                self.events.append(asyncio.create_task(self._event(event, final=final)))
+        except Exception:  # one bad message must not end the job's live stream for everyone
+            log.exception("job group %s: bad message", self.group)
+
+    async def _event(self, event: str, *, final: bool) -> None:
+        try:
+            await self.broadcast()  # the lines published before the event go out before it
+            for member in list(self.members):
+                member.on_event(event, final=final)
+        finally:
+            self.events = [task for task in self.events if not task.done()]
+
+    async def _pump(self) -> None:
+        """Broadcasts what arrived, at most once per `interval`: 5,000 lines/s make 20 frames, not 5,000."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.due.wait()
+            wait = self.last_broadcast + self.interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.due.clear()
+            try:
+                await self.broadcast()
+            except Exception:  # one failed pass must not end the job's live stream for everyone
+                log.exception("job group %s: broadcast failed", self.group)
+
+    async def broadcast(self) -> None:
+        async with self.broadcasting:
+            if not self.pending:
+                return
+            batches, self.pending = self.pending, []
+            self.last_broadcast = asyncio.get_running_loop().time()
+            first, last = batches[0].first, batches[-1].last
+            contiguous = all(b.first == a.last + 1 for a, b in zip(batches, batches[1:], strict=False))
+            frame: _Frame | None = None
+            if len(batches) == 1:
+                frame = batches[0].frame
+            elif contiguous:
+                frame = _Frame(_lines_frame(first, last, "[" + ",".join(b.inner for b in batches) + "]"))
+            for member in list(self.members):
+                if frame is not None and member.takes(first, last):
+                    await member.send_live(frame, last)
+                else:  # behind, or an odd sequence: the socket's own task sorts it out (from the database if need be)
+                    for batch in batches:
+                        member.on_lines(batch)
+
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        live.untap(self.group, self.on_message)
+        for task in [self.pump, self.task, *self.events]:
+            if task is not None:
+                task.cancel()
         if self.channel:
             await self.layer.group_discard(self.group, self.channel)
 
@@ -141,7 +229,7 @@ _hubs: dict[tuple[int, str], _Hub] = {}
 
 def _usable(hub: _Hub) -> bool:
     """Tests run many event loops in one process: a hub of another (closed) loop is not reused."""
-    running = hub.task is None or not hub.task.done()
+    running = hub.pump is None or not hub.pump.done()
     return running and hub.ready.get_loop() is asyncio.get_running_loop()
 
 
@@ -153,7 +241,7 @@ async def _join(consumer: JobLogConsumer, group: str) -> _Hub:
     key = (id(layer), group)
     hub = _hubs.get(key)
     if hub is None or not _usable(hub):
-        hub = _hubs[key] = _Hub(layer, group)
+        hub = _hubs[key] = _Hub(layer, group, consumer.frame_interval)
         hub.members.add(consumer)
         try:
             await hub.start()
@@ -230,6 +318,7 @@ class JobLogConsumer(CountedConsumer):
     channel_layer_alias = None  # type: ignore[assignment]
     job_id: int | None = None
     hub: _Hub | None = None
+    deflate = False
 
     async def connect(self) -> None:
         address = str(self.scope["url_route"]["kwargs"].get("address", ""))
@@ -248,11 +337,13 @@ class JobLogConsumer(CountedConsumer):
         self.need_db = True
         self.paused = False
         self.resync_due = False
+        self.sending = False  # its own task is writing a frame: the hub must not write one in between
         self.wake = asyncio.Event()
         # Subscribe first: anything committed from now on is either read below or arrives live.
         self.hub = await _join(self, self.group)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.deflate = query.get("z", [""])[0] == "1"
         after = _parse_int(query.get("after", [None])[0])
         if after is not None:
             self._start_at(after)
@@ -294,7 +385,8 @@ class JobLogConsumer(CountedConsumer):
             seq = _parse_int(message.get("seq"))
             if seq is not None:
                 self.acked = max(self.acked, min(seq, self.last_sent))
-                self.wake.set()
+                if self.buffer or self.need_db:  # only a socket that is behind has anything to resume
+                    self.wake.set()
         elif kind == "resume":
             after = _parse_int(message.get("after"))
             if after is not None:
@@ -308,6 +400,24 @@ class JobLogConsumer(CountedConsumer):
         self.wake.set()
 
     # --- from the hub (synchronous: no await between a batch's arrival and its buffering) ----------
+    def takes(self, first: int, last: int) -> bool:
+        """Caught up: the hub may write lines `first..last` to this socket directly."""
+        return (self.last_sent == first - 1 and not self.buffer and not self.need_db and not self.paused
+                and not self.resync_due and not self.sending and last - self.acked <= self.ack_window)
+
+    async def send_live(self, frame: _Frame, last: int) -> None:
+        self.last_sent = last
+        try:
+            await self._send_lines(frame)
+        except Exception as exc:  # this socket is gone; the others still get the frame
+            log.debug("job log socket: live send failed: %s", exc)
+
+    async def _send_lines(self, frame: _Frame) -> None:
+        if self.deflate:
+            await self.send(bytes_data=frame.deflated)
+        else:
+            await self.send(text_data=frame.text)
+
     def on_lines(self, batch: _Batch) -> None:
         if self.paused:
             return
@@ -321,7 +431,11 @@ class JobLogConsumer(CountedConsumer):
             self.resync_due = True
         self.wake.set()
 
-    def on_event(self, event: str) -> None:
+    def on_event(self, event: str, *, final: bool = False) -> None:
+        if final and self.last_sent is not None and not self.paused:
+            # The job has ended and all its lines are stored: check the database once, so a last batch
+            # whose push was lost (Redis pub/sub delivers at most once) still arrives before the status.
+            self.need_db = True
         self.events.append(event)
         self.wake.set()
 
@@ -331,7 +445,11 @@ class JobLogConsumer(CountedConsumer):
             while True:
                 await self.wake.wait()
                 self.wake.clear()
-                await self._flush()
+                self.sending = True
+                try:
+                    await self._flush()
+                finally:
+                    self.sending = False
                 await asyncio.sleep(self.frame_interval)
         except asyncio.CancelledError:
             raise
@@ -363,7 +481,7 @@ class JobLogConsumer(CountedConsumer):
             limit = min(self.backlog_chunk, budget)
             rows = await database_sync_to_async(selectors.stored_lines_json)(self.job_id, self.last_sent, limit)
             if rows:
-                await self._send_frame(rows[0]["seq"], rows[-1]["seq"], live.encode_lines(rows))
+                await self._send_frame(rows[0][live.SEQ], rows[-1][live.SEQ], live.encode_lines(rows))
             self.need_db = len(rows) == limit
             if not rows and gap:  # never committed yet published: cannot happen; do not spin on it
                 log.warning("job %s: lines %s..%s missing", self.job_id, self.last_sent + 1, self.buffer[0].first)
@@ -377,7 +495,7 @@ class JobLogConsumer(CountedConsumer):
             batch = self.buffer.pop(0)
             self.buffered_lines -= batch.last - batch.first + 1
             if batch.first <= self.last_sent:  # overlaps what the database already gave
-                lines = [line for line in json.loads(batch.body) if line["seq"] > self.last_sent]
+                lines = [row for row in json.loads(batch.body) if row[live.SEQ] > self.last_sent]
                 parts.append(live.encode_lines(lines)[1:-1])
             else:
                 whole = batch if not parts else None
@@ -385,7 +503,7 @@ class JobLogConsumer(CountedConsumer):
             budget -= batch.last - self.last_sent
             self.last_sent = batch.last
         if len(parts) == 1 and whole is not None:
-            await self.send(text_data=whole.frame)  # the common case: the shared, pre-built frame
+            await self._send_lines(whole.frame)  # the shared, pre-built frame
         elif parts:
             await self._send_frame(first, self.last_sent, "[" + ",".join(parts) + "]", update=False)
         if self.buffer:
@@ -399,7 +517,7 @@ class JobLogConsumer(CountedConsumer):
             self.buffered_lines -= batch.last - batch.first + 1
 
     async def _send_frame(self, first: int, last: int, body: str, *, update: bool = True) -> None:
-        await self.send(text_data=_lines_frame(first, last, body))
+        await self._send_lines(_Frame(_lines_frame(first, last, body)))
         if update:
             self.last_sent = last
 

@@ -152,9 +152,12 @@ class LogStream(models.TextChoices):
 class LogLine(models.Model):
     """One line of output. `seq` numbers a job's lines from 1 with no gaps."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="lines")
+    # No single-column indexes on the keys: (job, seq) and (step, seq) serve those lookups, and every
+    # index is written once per line.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="lines", db_index=False)
     seq = models.BigIntegerField()
-    step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.CASCADE, related_name="lines")
+    step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.CASCADE, related_name="lines",
+                             db_index=False)
     stream = models.CharField(max_length=8, choices=LogStream.choices, default=LogStream.STDOUT)
     text = models.TextField()
     ts = models.DateTimeField()

@@ -298,14 +298,16 @@ def line_dict(line: LineView) -> dict[str, Any]:
             "stream": line.stream, "text": line.text, "ts": line.ts.isoformat()}
 
 
-def stored_lines_json(job_id: int, after: int, limit: int) -> list[dict[str, Any]]:
-    """Lines after a seq as the consumer sends them (same shape as the live push)."""
+def stored_lines_json(job_id: int, after: int, limit: int) -> list[list[Any]]:
+    """Lines after a seq as the consumer sends them: `live.line_row`s, the shape of the live push."""
+    from jobs.live import line_row
+
     rows = (
         LogLine.objects.filter(job_id=job_id, seq__gt=after)
         .order_by("seq")
         .values_list("seq", "step__op_id", "stream", "text", "ts")[:limit]
     )
-    return [{"seq": s, "step": op, "stream": st, "text": t, "ts": ts.isoformat()} for s, op, st, t, ts in rows]
+    return [line_row(s, op, st, t, ts) for s, op, st, t, ts in rows]
 
 
 async def raw_text(job: Job, step: Step | None = None, *, timestamps: bool = False) -> AsyncIterator[str]:

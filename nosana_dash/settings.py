@@ -152,14 +152,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # Redis pub/sub: the server pushes each message to every subscribed process over one connection,
+    # where the list-based layer took two round trips per message per receiver (a cleanup script and
+    # a blocking pop), each waiting for a turn of a busy event loop: under 200 viewers the job's
+    # batches queued in Redis for seconds. Pub/sub delivers at most once; a viewer that misses a
+    # batch sees the gap and reads it from the database, as it does after any reconnect.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env_str("NOSANA_DASH_CHANNEL_PREFIX", "nosana-dash"),
-                "capacity": 5000,
-                "expiry": 30,
             },
         }
     }

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -21,6 +20,7 @@ from jobs import live
 from jobs.consumers import JobLogConsumer
 from jobs.models import Job, JobStatus, LogStream
 from jobs.routing import websocket_urlpatterns
+from tests.layers import redis_channel_layers
 from tests.test_job_pages import make_job, make_user, write_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,9 +33,7 @@ def layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
                                                "CONFIG": {"capacity": 5000}}}
     else:
         prefix = os.environ.get("NOSANA_DASH_CHANNEL_PREFIX", "test") + "-" + uuid.uuid4().hex[:8]
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
-            "hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")], "prefix": prefix,
-            "capacity": 5000, "expiry": 30}}}
+        settings.CHANNEL_LAYERS = redis_channel_layers(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), prefix)
     yield request.param
 
 
@@ -69,7 +67,7 @@ async def receive_lines_until(comm: WebsocketCommunicator, last: int, *, ack: bo
         if message["type"] != "lines":
             continue
         frames += 1
-        batch = [line["seq"] for line in message["lines"]]
+        batch = [line[0] for line in message["lines"]]
         assert batch == list(range(message["first"], message["last"] + 1))
         seqs.extend(batch)
         if ack:
@@ -140,9 +138,8 @@ async def test_many_small_batches_are_coalesced_into_few_frames(
     await write(job, 300)  # committed in one go; the 150 pushes below arrive faster than frames go out
     monkeypatch.undo()
     lines = published[0]
-    layer_ = get_channel_layer()
     for i in range(0, 300, 2):
-        await layer_.group_send(live.job_group(job.address), live.lines_message(lines[i : i + 2]))
+        await live.send_in_loop(live.job_group(job.address), live.lines_message(lines[i : i + 2]))
     seqs, frames = await receive_lines_until(comm, 300)
     assert seqs == list(range(1, 301))
     assert frames <= 20, frames
@@ -163,7 +160,7 @@ async def test_slow_client_is_told_to_resync_and_memory_stays_bounded(
     while resync is None:  # a client that never acknowledges
         message = json.loads(await comm.receive_from(timeout=5))
         if message["type"] == "lines":
-            received.extend(line["seq"] for line in message["lines"])
+            received.extend(line[0] for line in message["lines"])
         elif message["type"] == "resync":
             resync = message["after"]
     assert received == list(range(1, resync + 1)) and resync <= 20
@@ -231,4 +228,60 @@ async def test_job_list_forwards_only_own_jobs(layer: str, owner: User) -> None:
     message = json.loads(await comm.receive_from(timeout=5))
     assert message["job"]["address"] == mine.address
     assert await comm.receive_nothing(timeout=0.2)
+    await comm.disconnect()
+
+
+def test_log_writer_sql_names_the_log_line_table() -> None:
+    from jobs import logwriter
+    from jobs.models import LogLine
+
+    assert f"INTO {LogLine._meta.db_table} " in logwriter._INSERT_ARRAYS
+    assert f"INTO {LogLine._meta.db_table} " in logwriter._INSERT_ROW
+
+
+async def test_deflated_frames_hold_the_same_lines_and_events_stay_text(layer: str, owner: User) -> None:
+    """`?z=1`: line frames arrive as zlib-deflated binary messages, in order, across a resume."""
+    import zlib
+
+    job = await database_sync_to_async(make_job)(owner)
+    await write(job, 20)
+    comm = await communicator(owner, f"/ws/jobs/{job.address}/?after=0&z=1")
+    assert (await comm.connect())[0]
+    seqs: list[int] = []
+    while not seqs or seqs[-1] < 45:
+        output = await comm.receive_output(timeout=5)
+        assert "bytes" in output and output.get("text") is None, output
+        message = json.loads(zlib.decompress(output["bytes"]))
+        assert message["type"] == "lines"
+        seqs.extend(line[0] for line in message["lines"])
+        assert all(line[4] == f"line {line[0] - 1}" for line in message["lines"])
+        await comm.send_to(text_data=json.dumps({"type": "ack", "seq": seqs[-1]}))
+        if seqs[-1] == 20:
+            await write(job, 25, start=20, per_batch=5)  # live batches after the backlog
+    assert seqs == list(range(1, 46))
+    await live.send_in_loop(live.job_group(job.address), {
+        "type": "job.status", "job": {"address": job.address, "status": "completed"}})
+    event = await comm.receive_output(timeout=5)
+    assert json.loads(event["text"])["type"] == "status"
+    await comm.disconnect()
+
+
+async def test_a_lost_last_batch_arrives_before_the_final_status(
+    layer: str, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pub/sub delivers at most once: the job's end makes each socket check the database once."""
+    job = await database_sync_to_async(make_job)(owner)
+    comm = await communicator(owner, f"/ws/jobs/{job.address}/?after=0")
+    assert (await comm.connect())[0]
+    await write(job, 10)
+    seqs, _ = await receive_lines_until(comm, 10)
+    monkeypatch.setattr(live, "publish_lines", lambda address, rows: None)  # this push is lost
+    await write(job, 5, start=10)
+    monkeypatch.undo()
+    assert await comm.receive_nothing(timeout=0.3)
+    await live.send_in_loop(live.job_group(job.address), {
+        "type": "job.status", "job": {"address": job.address, "status": JobStatus.COMPLETED}})
+    more, _ = await receive_lines_until(comm, 15)
+    assert seqs + more == list(range(1, 16))
+    assert json.loads(await comm.receive_from(timeout=5))["type"] == "status"
     await comm.disconnect()

@@ -173,9 +173,15 @@
     div.append(a, ts, tx);
     return div;
   }
+  // The websocket sends each line as a row [seq, step, stream, ts (ms since the epoch), text]
+  // (jobs/live.py); the lines endpoint sends objects. Both become the same object here.
+  function asLine(l) {
+    return Array.isArray(l) ? { seq: l[0], step: l[1], stream: l[2], ts: new Date(l[3]).toISOString(), text: l[4] } : l;
+  }
   function appendLines(lines) {
     const groups = new Map();
-    lines.forEach(function (line) {
+    lines.forEach(function (raw) {
+      const line = asLine(raw);
       if (line.seq <= lastSeq) return;
       lastSeq = line.seq;
       const key = line.step || JOB_SECTION;
@@ -453,8 +459,27 @@
   function setLive(text, cls) { if (liveState) { liveState.textContent = text; liveState.className = "live-state small " + (cls || "muted"); } }
   let ws = null;
   let retry = 0;
+  // Line frames come deflated when the browser can inflate them (jobs/consumers.py, `?z=1`):
+  // about a seventh of the bytes, compressed once on the server for every viewer.
+  const INFLATE = typeof DecompressionStream === "function";
+  function inflate(buffer) {
+    return new Response(new Blob([buffer]).stream().pipeThrough(new DecompressionStream("deflate"))).text();
+  }
   let catchingUp = false;
   function send(obj) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj)); }
+  // Acks only feed the server's flow control (a window of thousands of lines), so one every
+  // ACK_EVERY ms is enough; one per frame per viewer was a fifth of the server's work under load.
+  const ACK_EVERY = 250;
+  let ackTimer = null;
+  let lastAckAt = 0;
+  function ack() {
+    if (ackTimer !== null) return;
+    ackTimer = setTimeout(function () {
+      ackTimer = null;
+      lastAckAt = Date.now();
+      send({ type: "ack", seq: lastSeq });
+    }, Math.max(0, lastAckAt + ACK_EVERY - Date.now()));
+  }
   async function catchUp(after) {
     // The server dropped its buffer for us: read the missing lines from the database, then resume.
     catchingUp = true;
@@ -477,7 +502,7 @@
       if (catchingUp) return;
       if (message.first > lastSeq + 1) { catchUp(lastSeq); return; }  // never expected: heal from the database
       appendLines(message.lines);
-      send({ type: "ack", seq: lastSeq });
+      ack();
     } else if (message.type === "step") {
       updateStep(message.step);
     } else if (message.type === "status") {
@@ -488,12 +513,20 @@
   }
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    ws = new WebSocket(proto + "//" + location.host + root.dataset.wsPath + "?after=" + lastSeq);
+    ws = new WebSocket(proto + "//" + location.host + root.dataset.wsPath + "?after=" + lastSeq + (INFLATE ? "&z=1" : ""));
+    ws.binaryType = "arraybuffer";
+    // Inflating is asynchronous: a chain keeps messages in the order they came.
+    let chain = Promise.resolve();
     ws.addEventListener("open", function () { retry = 0; setLive("live", "live"); });
     ws.addEventListener("message", function (ev) {
-      let message;
-      try { message = JSON.parse(ev.data); } catch (e) { return; }
-      handle(message);
+      const data = ev.data;
+      chain = chain.then(function () { return typeof data === "string" ? data : inflate(data); })
+        .then(function (text) {
+          let message;
+          try { message = JSON.parse(text); } catch (e) { return; }
+          handle(message);
+        })
+        .catch(function () { if (ws) ws.close(); });  // a frame we cannot read: reconnect and resume
     });
     ws.addEventListener("close", function (ev) {
       if (ev.code === 4403) { setLive("not allowed to watch this job", "down"); return; }

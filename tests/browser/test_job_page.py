@@ -28,6 +28,7 @@ from jobs.models import Job, JobStatus, LogLine
 from nosana_dash.network.local import ledger
 from tests.conftest import ROOT
 from tests.engine import engine_host  # noqa: F401 - session fixture
+from tests.layers import redis_channel_layers
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -43,8 +44,7 @@ def live_daphne(settings: Any) -> Iterator[str]:
     """A daphne subprocess on the test database, sharing a Redis channel layer with this process."""
     prefix = f"{os.environ.get('NOSANA_DASH_CHANNEL_PREFIX', 'test')}-b{uuid.uuid4().hex[:6]}"
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
-        "hosts": [redis_url], "prefix": prefix, "capacity": 5000, "expiry": 30}}}
+    settings.CHANNEL_LAYERS = redis_channel_layers(redis_url, prefix)
     db = django_settings.DATABASES["default"]
     if "postgresql" not in db["ENGINE"]:
         pytest.skip("the browser test shares the database with a server process: needs PostgreSQL")

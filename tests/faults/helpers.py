@@ -70,13 +70,14 @@ async def receive_until(comm: WebsocketCommunicator, last: int, *, timeout: floa
         message = json.loads(await comm.receive_from(timeout=timeout))
         if message.get("type") != "lines":
             continue
-        batch = [int(line["seq"]) for line in message["lines"]]
+        batch = [int(line[0]) for line in message["lines"]]
         assert batch == list(range(message["first"], message["last"] + 1)), "a frame with a gap"
-        assert all(line["text"] == line_text(line["seq"]) for line in message["lines"])
+        assert all(line[4] == line_text(line[0]) for line in message["lines"])
         seqs.extend(batch)
         await comm.send_to(text_data=json.dumps({"type": "ack", "seq": batch[-1]}))
     return seqs
 
 
-def seqs_of(lines: list[dict[str, Any]]) -> list[int]:
-    return [int(line["seq"]) for line in lines]
+def seqs_of(lines: list[Any]) -> list[int]:
+    """Seqs of websocket rows (`[seq, …]`) or of the lines endpoint's objects."""
+    return [int(line["seq"] if isinstance(line, dict) else line[0]) for line in lines]

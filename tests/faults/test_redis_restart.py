@@ -30,6 +30,7 @@ from tests.faults.helpers import (
     seqs_of,
     write_lines,
 )
+from tests.layers import redis_channel_layers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,8 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def layer_on_private_redis(private_redis: PrivateRedis, settings: Any) -> PrivateRedis:
     prefix = f"h8-{uuid.uuid4().hex[:8]}"
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
-        "hosts": [private_redis.url], "prefix": prefix, "capacity": 5000, "expiry": 30}}}
+    settings.CHANNEL_LAYERS = redis_channel_layers(private_redis.url, prefix)
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": private_redis.url, "KEY_PREFIX": prefix}}
     return private_redis

@@ -54,7 +54,7 @@ async def _exchange(user: Any, address: str, frames: list[tuple[str, Any]]) -> s
             message = json.loads(output.get("text") or "{}")
             if message.get("type") != "lines":
                 continue
-            batch = [int(line["seq"]) for line in message["lines"]]
+            batch = [int(line[0]) for line in message["lines"]]
             seen = [s for s in seen if s < batch[0]] + batch  # a resume restarts the count
             if seen == list(range(1, STORED + 1)):
                 return "answered"

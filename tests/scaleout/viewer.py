@@ -104,14 +104,14 @@ class Viewer:
         assert isinstance(lines, list)
         if first != self.last + 1:
             self.problems.append(f"{self.name}: frame starts at {first} after line {self.last}")
-        got = [int(line["seq"]) for line in lines]
+        got = [int(line[0]) for line in lines]
         if got != list(range(int(str(first)), int(str(last)) + 1)):
             self.problems.append(f"{self.name}: frame {first}..{last} holds seqs {got[:5]}…")
         for line in lines:
-            seq = int(line["seq"])
+            seq = int(line[0])
             if seq <= self.last:
                 self.problems.append(f"{self.name}: line {seq} again (already had up to {self.last})")
                 continue
             self.seqs.append(seq)
-            self.texts.append(str(line["text"]))
+            self.texts.append(str(line[4]))
         return {"type": "ack", "seq": self.last}
