@@ -241,6 +241,8 @@ async def _join(consumer: JobLogConsumer, group: str) -> _Hub:
     key = (id(layer), group)
     hub = _hubs.get(key)
     if hub is None or not _usable(hub):
+        if hub is not None:  # a hub of a finished loop (tests): it must not stay subscribed
+            live.untap(hub.group, hub.on_message)
         hub = _hubs[key] = _Hub(layer, group, consumer.frame_interval)
         hub.members.add(consumer)
         try:
