@@ -59,7 +59,7 @@ _server_loop: asyncio.AbstractEventLoop | None = None
 # loop, and the lag grew to seconds. It waits only past this many, so a stuck loop still holds it back.
 _INFLIGHT_MAX = 64
 PUBLISH_TIMEOUT = 5.0  # seconds for one send to the layer
-_inflight: deque[concurrent.futures.Future[None]] = deque()
+_inflight: dict[asyncio.AbstractEventLoop, deque[concurrent.futures.Future[None]]] = {}
 _inflight_lock = threading.Lock()
 
 
@@ -169,7 +169,7 @@ async def _in_order(send: Any) -> None:
 def _drain() -> None:
     """A process ending right after a job's last batch still delivers it (bounded: 5 s)."""
     with _inflight_lock:
-        pending = list(_inflight)
+        pending = [future for queue in _inflight.values() for future in queue]
         _inflight.clear()
     concurrent.futures.wait(pending, timeout=5)
 
@@ -187,19 +187,22 @@ def _call_over(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> Non
             future.set_result(None)
 
     loop.call_soon_threadsafe(run)
-    _track(future)
+    _track(loop, future)
 
 
 def _hand_over(loop: asyncio.AbstractEventLoop, send: Any) -> None:
     """Schedule a send on a loop of this process without waiting for it (tasks start in FIFO order)."""
-    _track(asyncio.run_coroutine_threadsafe(send, loop))
+    _track(loop, asyncio.run_coroutine_threadsafe(send, loop))
 
 
-def _track(future: concurrent.futures.Future[None]) -> None:
+def _track(loop: asyncio.AbstractEventLoop, future: concurrent.futures.Future[None]) -> None:
     with _inflight_lock:
-        _inflight.append(future)
-        while _inflight and (_inflight[0].done() or len(_inflight) > _INFLIGHT_MAX):
-            _inflight.popleft().result(timeout=5)  # raises what a failed send raised: logged by the caller
+        for stopped in [other for other in _inflight if other is not loop and not other.is_running()]:
+            del _inflight[stopped]  # a loop that has stopped never runs what was left on it: do not wait for it
+        queue = _inflight.setdefault(loop, deque())
+        queue.append(future)
+        while queue and (queue[0].done() or len(queue) > _INFLIGHT_MAX):
+            queue.popleft().result(timeout=5)  # raises what a failed send raised: logged by the caller
 
 
 def _plain(value: Any) -> Any:
