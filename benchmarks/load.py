@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from support import (  # benchmarks/support.py (scripts run from this folder)
+    ACK_EVERY,
     drop_database,
     free_port,
     make_database,
@@ -170,7 +171,6 @@ class ViewerStats:
 
 HEAD = re.compile(rb'^\{"type":"lines","first":(\d+),"last":(\d+),')
 SETTLE_SECONDS = 3
-ACK_EVERY = 0.25  # seconds between a viewer's acks, as static/js/joblog.js
 
 
 async def _viewer(base: str, address: str, cookie: str, target: Any, stop_at: Any, gate: asyncio.Semaphore,

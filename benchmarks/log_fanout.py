@@ -37,13 +37,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from support import free_port  # benchmarks/support.py (scripts run from this folder)
+from support import ACK_EVERY, free_port  # benchmarks/support.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/nosana_dash_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 HEAD = re.compile(rb'^\{"type":"lines","first":(\d+),"last":(\d+),')
-ACK_EVERY = 0.25  # seconds between a client's acks, as static/js/joblog.js
 FIRST_TEXT = re.compile(rb'"bench \d+ (\d+\.\d+)"')  # the first row's text
 
 

@@ -33,3 +33,6 @@ def drop_database(db_url: str, admin: str) -> None:
     name = urlparse(db_url).path.lstrip("/")
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+ACK_EVERY = 0.25  # seconds between a viewer's acks, as static/js/joblog.js sends them

@@ -107,7 +107,9 @@ def _lines_frame(first: int, last: int, body: str) -> str:
 class _Hub:
     """One channel-layer subscription to a job's group for this process; fans messages out in memory."""
 
-    REFRESH_SECONDS = 3600.0  # re-join the group now and then: layers expire group membership (a day on Redis)
+    # Re-join the group now and then: the list-based Redis layer expires group membership after a day
+    # (pub/sub keeps it while subscribed; joining again is then a no-op).
+    REFRESH_SECONDS = 3600.0
 
     def __init__(self, layer: BaseChannelLayer, group: str, interval: float) -> None:
         self.layer = layer

@@ -133,7 +133,7 @@ async def test_many_small_batches_are_coalesced_into_few_frames(
     comm = await communicator(owner, f"/ws/jobs/{job.address}/?after=0")
     assert (await comm.connect())[0]
     assert await comm.receive_nothing(timeout=0.2)  # the (empty) backlog has been read
-    published: list[list[dict[str, Any]]] = []
+    published: list[list[list[Any]]] = []
     monkeypatch.setattr(live, "publish_lines", lambda address, lines: published.append(lines))
     await write(job, 300)  # committed in one go; the 150 pushes below arrive faster than frames go out
     monkeypatch.undo()
