@@ -26,6 +26,7 @@ from jobs.composer.state import ComposerState
 from jobs.definition import canonical_bytes
 from jobs.definition.templates import TEMPLATES
 from jobs.models import Draft
+from nosana_dash.views import too_large_text
 
 PAGE = "jobs/composer.html"
 FORM_PANE = "jobs/composer/_form.html"
@@ -68,15 +69,34 @@ def _page(
     return render(request, PAGE, context, status=status)
 
 
+def _refused(request: HttpRequest, source: Source, message: str, *, status: int) -> HttpResponse:
+    """An action the server does not carry out (400, 403, 413), with its message.
+
+    With htmx the answer is the message alone, as plain text: htmx swaps nothing for an error
+    status, so the form stays exactly as typed, and composer.js shows the text in the page's
+    alert banner. (A message stored for the next full page would show up later, out of place.)
+    Without htmx: the full page, the form rebuilt from what was posted, the message on top.
+    """
+    if _is_htmx(request):
+        return _plain(message, status=status)
+    messages.error(request, message)
+    return _page(request, source, status=status)
+
+
+def _plain(message: str, *, status: int) -> HttpResponse:
+    # text/plain tells composer.js this is a message meant for the user (not an error page).
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
 def _safe_post(request: HttpRequest) -> tuple[Any, str | None]:
-    """request.POST, or a message when the body is over Django's limits (never a 500)."""
+    """request.POST, or a message when the body is over Django's limits (never a 500).
+
+    Only where no CSRF check read the body first (the CSRF middleware hits the limits before any
+    view, and nosana_dash.views.bad_request answers those)."""
     try:
         return request.POST, None
     except (RequestDataTooBig, TooManyFieldsSent):
-        return None, (
-            f"That was more than the composer accepts in one go (limit {settings.NOSANA_MAX_UPLOAD_BYTES:,} bytes). "
-            "Nothing was changed."
-        )
+        return None, too_large_text()
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,8 +105,8 @@ def composer(request: HttpRequest) -> HttpResponse:
         return _page(request, Source(ComposerState(), None))
     post, problem = _safe_post(request)
     if problem:
-        messages.error(request, problem)
-        return _page(request, Source(ComposerState(), None), status=413)
+        # The body was not read, so without htmx the page can only come back empty.
+        return _refused(request, Source(ComposerState(), None), problem, status=413)
     action = post.get("action", "refresh")
     if action == "import":
         return _import(request)
@@ -94,22 +114,23 @@ def composer(request: HttpRequest) -> HttpResponse:
     if action == "reset-json":
         source = Source(source.state, source.state.to_definition())
     focus: str | None = None
-    status = 200
+    problem = None
     try:
         if action.startswith("fix:"):
             focus = apply_fix(source.state, action[4:])
         else:
             focus = apply_action(source.state, action, settings.NOSANA_MAX_OPS)
     except ActionError as exc:
-        messages.error(request, f"That button did not apply: {exc}.")
-        status = 400
+        problem = f"That button did not apply: {exc}."
     if action == "save-draft":
         return _save_draft(request, source)
     if action == "post":
         return _to_post(request, source)
     if source.json_error is None:
         source = Source(source.state, None, notice=source.notice)
-    return _page(request, source, status=status, focus=focus)
+    if problem:
+        return _refused(request, source, problem, status=400)
+    return _page(request, source, focus=focus)
 
 
 def _import(request: HttpRequest) -> HttpResponse:
@@ -117,22 +138,27 @@ def _import(request: HttpRequest) -> HttpResponse:
     current = resolve(request.POST)
     upload = request.FILES.get("file")
     if upload is None:
-        messages.error(request, "Choose a .json file to import.")
-        return _page(request, current, status=400)
+        return _refused(request, current, "Choose a .json file to import.", status=400)
     limit = settings.NOSANA_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
-        messages.error(request, f"{upload.name} is {upload.size:,} bytes; the limit is {limit:,} bytes. Nothing was imported.")
-        return _page(request, current, status=400)
+        # 413, like every other "too large" answer of the composer.
+        return _refused(
+            request,
+            current,
+            f"{upload.name} is {upload.size:,} bytes; the limit is {limit:,} bytes. Nothing was imported.",
+            status=413,
+        )
     data = upload.read(limit + 1)
     source = from_json_text(data, current.state)
     if source.json_error is not None:
         error = source.json_error
-        messages.error(
+        return _refused(
             request,
+            Source(current.state, None, current.json_text, current.json_error),
             f"Could not import {upload.name}: {error.message} (line {error.line}, column {error.column}). "
             "The form is unchanged.",
+            status=400,
         )
-        return _page(request, Source(current.state, None, current.json_text, current.json_error), status=400)
     messages.success(request, f"Imported {upload.name}.")
     return _page(request, Source(source.state, None))
 
@@ -142,7 +168,7 @@ def validate(request: HttpRequest) -> HttpResponse:
     """Live check while typing in the form: messages, summary, graph and JSON, swapped out of band."""
     post, problem = _safe_post(request)
     if problem:
-        return HttpResponse(problem, status=413)
+        return _plain(problem, status=413)
     context = build_context(Source(_state(post), None), **_options(request))
     return render(request, LIVE, {**context, "oob": True, "with_json": True, "field_parts": True})
 
@@ -158,7 +184,7 @@ def sync_json(request: HttpRequest) -> HttpResponse:
     """Live apply of the JSON tab: the form follows; bad JSON leaves the form as it was."""
     post, problem = _safe_post(request)
     if problem:
-        return HttpResponse(problem, status=413)
+        return _plain(problem, status=413)
     source = resolve(post, prefer_json=True)
     if not _is_htmx(request):
         return _page(request, source)
@@ -184,18 +210,20 @@ def download(request: HttpRequest) -> HttpResponse:
     """The canonical bytes (what posting pins) as job.json."""
     post, problem = _safe_post(request)
     if problem:
-        messages.error(request, problem)
-        return _page(request, Source(ComposerState(), None), status=413)
+        return _refused(request, Source(ComposerState(), None), problem, status=413)
     source = resolve(post)
     if source.json_error is not None:
-        messages.error(request, "The JSON tab has an error; fix it (or discard the JSON edits) before downloading.")
-        return _page(request, source, status=400)
+        return _refused(
+            request,
+            source,
+            "The JSON tab has an error; fix it (or discard the JSON edits) before downloading.",
+            status=400,
+        )
     definition = source.definition if source.definition is not None else source.state.to_definition()
     try:
         body = canonical_bytes(definition)
     except (TypeError, ValueError) as exc:
-        messages.error(request, f"This definition cannot be written as JSON: {exc}")
-        return _page(request, source, status=400)
+        return _refused(request, source, f"This definition cannot be written as JSON: {exc}", status=400)
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = 'attachment; filename="job.json"'
     return response
@@ -212,8 +240,7 @@ def _definition_text(source: Source) -> str:
 
 def _save_draft(request: HttpRequest, source: Source) -> HttpResponse:
     if not request.user.is_authenticated:
-        messages.error(request, "Sign in to save drafts; your form is kept below.")
-        return _page(request, source, status=403)
+        return _refused(request, source, "Sign in to save drafts; your form is kept below.", status=403)
     options = _options(request)
     draft = draft_service.save_draft(
         owner=request.user,
@@ -230,11 +257,9 @@ def _to_post(request: HttpRequest, source: Source) -> HttpResponse:
     """Hand the definition to the post step. The browser re-sends this POST there (307) when the
     JSON field already holds it; otherwise a one-button page carries it."""
     if not request.user.is_authenticated:
-        messages.error(request, "Sign in to post a job; your form is kept below.")
-        return _page(request, source, status=403)
+        return _refused(request, source, "Sign in to post a job; your form is kept below.", status=403)
     if source.json_error is not None:
-        messages.error(request, "The JSON tab has an error; fix it before posting.")
-        return _page(request, source, status=400)
+        return _refused(request, source, "The JSON tab has an error; fix it before posting.", status=400)
     text = _definition_text(source)
     if request.POST.get("definition", "").strip() == text.strip() and not _is_htmx(request):
         return HttpResponseRedirect(reverse("jobs:post"), status=307)

@@ -18,3 +18,6 @@ urlpatterns = [
     path("wallet/", include("jobs.wallet_urls")),
     path("", include("markets.urls")),
 ]
+
+# Over-large bodies are refused before any view: answer them with words (see views.bad_request).
+handler400 = views.bad_request

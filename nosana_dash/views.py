@@ -6,13 +6,35 @@ import hmac
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 from nosana_dash import metrics
 from nosana_dash.network.local import store
+
+
+def too_large_text() -> str:
+    """What a request over Django's body limits is told, wherever it is caught."""
+    return (
+        f"That was more than the dashboard accepts in one go (limit {settings.NOSANA_MAX_UPLOAD_BYTES:,} bytes). "
+        "Nothing was changed."
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400. A body over DATA_UPLOAD_MAX_MEMORY_SIZE or _NUMBER_FIELDS raises while the CSRF
+    check reads the form, before any view runs: answer 413 with words instead of a bare 400 page.
+    Plain text: htmx pages show it in their alert banner; a browser shows it as a page."""
+    if isinstance(exception, (RequestDataTooBig, TooManyFieldsSent)):
+        text = too_large_text()
+        if request.headers.get("HX-Request") != "true":
+            text += " Go back to return to your form as you left it."
+        return HttpResponse(text, status=413, content_type="text/plain; charset=utf-8")
+    return defaults.bad_request(request, exception)
 
 
 def _check_database() -> str:

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from jobs.composer.page import pretty
@@ -215,7 +215,7 @@ def test_oversized_upload_is_refused(client: Client) -> None:
     big = b'{"x": "' + b"a" * (settings.NOSANA_MAX_UPLOAD_BYTES + 10) + b'"}'
     data.update(action="import", file=SimpleUploadedFile("big.json", big, "application/json"))
     response = client.post(NEW, data)
-    assert response.status_code == 400 and "the limit is" in response.content.decode()
+    assert response.status_code == 413 and "the limit is" in response.content.decode()
     assert fields_of(response)["ops-0-id"] == fields_of(page)["ops-0-id"]
 
 
@@ -231,6 +231,74 @@ def test_stale_button_is_a_message(client: Client) -> None:
     page = client.get(reverse("jobs:new"))
     r = press(client, page, "op-remove:7")
     assert r.status_code == 400 and "did not apply" in r.content.decode()
+
+
+def _refusal(response: Any, status: int) -> str:
+    """The plain-text message an htmx action gets instead of a form pane (htmx swaps no error)."""
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/plain")
+    text: str = response.content.decode()
+    assert "<" not in text  # words for the alert banner, not a page or a pane
+    return text
+
+
+@pytest.mark.parametrize(
+    ("action", "overrides", "status", "words"),
+    [
+        ("op-remove:7", {}, 400, "That button did not apply: "),
+        ("add-op:run", {"NOSANA_MAX_OPS": 1}, 400, "the form holds at most 1 ops"),
+        ("add-op:run", {"DATA_UPLOAD_MAX_MEMORY_SIZE": 300}, 413, "more than the dashboard accepts in one go"),
+    ],
+)
+def test_refused_htmx_actions_carry_their_message(
+    client: Client, action: str, overrides: dict[str, int], status: int, words: str
+) -> None:
+    page = client.get(reverse("jobs:template", args=["hello-world"]))
+    data = fields_of(page)
+    data["action"] = action
+    with override_settings(**overrides):
+        response = client.post(NEW, data, **HX)
+    assert words in _refusal(response, status)
+    # said once, here: not kept for the next full page, where it would come out of place
+    assert words not in client.get(NEW).content.decode()
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=300)
+def test_live_checks_over_the_limit_carry_their_message(client: Client) -> None:
+    data = fields_of(client.get(reverse("jobs:template", args=["hello-world"])))
+    for url in (reverse("jobs:validate"), reverse("jobs:sync_json")):
+        assert "more than the dashboard accepts" in _refusal(client.post(url, data, **HX), 413)
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=300)
+def test_a_body_over_the_limit_is_a_413_with_words_even_before_the_view() -> None:
+    """In a browser the CSRF check reads the form first and hits the limit before any view."""
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(reverse("jobs:template", args=["hello-world"]))
+    data = fields_of(page)
+    data["action"] = "add-op:run"
+    token = {"HTTP_X_CSRFTOKEN": client.cookies[settings.CSRF_COOKIE_NAME].value}
+    text = _refusal(client.post(NEW, data, **HX, **token), 413)
+    assert text == f"That was more than the dashboard accepts in one go (limit {settings.NOSANA_MAX_UPLOAD_BYTES:,} bytes). Nothing was changed."
+    plain = client.post(NEW, data, **token)  # without htmx: the same words, and the way back
+    assert plain.status_code == 413 and plain.content.decode().endswith("Go back to return to your form as you left it.")
+    assert client.post(NEW, {"x": "1"}).status_code == 403  # small bodies still meet the CSRF check
+
+
+def test_oversized_import_with_htmx_carries_its_message(client: Client) -> None:
+    data = fields_of(client.get(reverse("jobs:template", args=["hello-world"])))
+    big = b" " * (settings.NOSANA_MAX_UPLOAD_BYTES + 1)
+    data.update(action="import", file=SimpleUploadedFile("big.json", big, "application/json"))
+    text = _refusal(client.post(NEW, data, **HX), 413)
+    assert text == f"big.json is {len(big):,} bytes; the limit is {settings.NOSANA_MAX_UPLOAD_BYTES:,} bytes. Nothing was imported."
+
+
+def test_refusals_without_htmx_are_the_page_with_the_message(client: Client) -> None:
+    page = client.get(reverse("jobs:template", args=["hello-world"]))
+    r = press(client, page, "op-remove:7")
+    assert r.status_code == 400 and "<html" in r.content.decode() and "did not apply" in r.content.decode()
+    assert fields_of(r)["ops-0-id"] == fields_of(page)["ops-0-id"]
+    assert "did not apply" not in client.get(NEW).content.decode()  # shown once
 
 
 # ---- templates, drafts, posting -----------------------------------------------------------------

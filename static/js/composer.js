@@ -336,6 +336,85 @@
     setTimeout(checkSettled, 0);
   });
 
+  // ---- refused or failed requests: say so in the alert banner under the toolbar ----
+  // htmx swaps nothing for a 4xx/5xx answer or a request that never got one, so the form stays as
+  // typed (and unlock() above gives it back); without this banner the user would see nothing at all.
+  // A refusal's own words come as text/plain (composer_views._refused); anything else gets a
+  // generic message. The banner goes on the next successful action, or when dismissed.
+  const alertBox = document.getElementById("composer-alert");
+  const KEPT = " Nothing was changed; your edits are still here.";
+  let alertFrom = null; // the kind of request that raised the banner
+  let alertElt = null; // the element that sent it, to give focus back to
+  let dismissed = null; // words the user dismissed: live checks do not raise them again until one passes
+
+  function refusalText(xhr) {
+    const type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+    const text = (xhr.responseText || "").trim();
+    if (xhr.status >= 400 && xhr.status < 500 && type.startsWith("text/plain") && text) return text.slice(0, 600);
+    if (xhr.status === 413) return "That was more than the server accepts in one go." + KEPT;
+    if (xhr.status >= 500) return "Something went wrong on the server (HTTP " + xhr.status + ")." + KEPT + " Try again in a moment.";
+    return "The server did not accept that (HTTP " + xhr.status + ")." + KEPT;
+  }
+  function showAlert(text, kind, elt) {
+    if (!alertBox) return;
+    if (kind === "live" && text === dismissed) return;
+    alertFrom = kind;
+    alertElt = elt;
+    const shown = alertBox.querySelector(".composer-alert-text");
+    if (shown && shown.textContent === text) return; // the same words again (a live check each keystroke): announce once
+    const box = document.createElement("div");
+    box.className = "flash flash-error composer-alert-box";
+    const words = document.createElement("span");
+    words.className = "composer-alert-text";
+    words.textContent = text; // text, never markup
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn btn-small composer-alert-close";
+    close.textContent = "Dismiss";
+    close.setAttribute("aria-label", "Dismiss this message");
+    box.append(words, close);
+    alertBox.replaceChildren(box);
+  }
+  function clearAlert() {
+    if (alertBox) alertBox.replaceChildren();
+    alertFrom = null;
+    alertElt = null;
+  }
+  function failed(event, text) {
+    const rec = records.get(event.detail.xhr); // only this form's requests
+    const elt = event.detail.elt;
+    if (!rec || !elt) return;
+    showAlert(text, rec.kind, elt);
+    // the button was disabled while its request ran, which drops the focus: give it back
+    if (rec.kind === "shape") setTimeout(function () {
+      const active = document.activeElement;
+      if (elt.isConnected && (!active || active === document.body)) elt.focus({ preventScroll: true });
+    }, 0);
+  }
+  document.body.addEventListener("htmx:responseError", function (event) { failed(event, refusalText(event.detail.xhr)); });
+  function unreachable(event) {
+    failed(event, "Could not reach the server." + KEPT + " Check the connection and try again.");
+  }
+  document.body.addEventListener("htmx:sendError", unreachable);
+  document.body.addEventListener("htmx:timeout", unreachable);
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    // by records, not by place: a successful button's element has just been swapped out of the page
+    const rec = records.get(event.detail.xhr);
+    if (!rec || event.detail.successful !== true) return;
+    if (rec.kind === "live") dismissed = null;
+    // A passing live check does not answer a refused button (typing must not hide "at most 200 ops");
+    // a successful button or JSON sync answers everything.
+    if (alertFrom !== null && (rec.kind !== "live" || alertFrom === "live")) clearAlert();
+  });
+  if (alertBox) alertBox.addEventListener("click", function (event) {
+    if (!event.target.closest(".composer-alert-close")) return;
+    const back = alertElt;
+    const words = alertBox.querySelector(".composer-alert-text");
+    dismissed = words ? words.textContent : null;
+    clearAlert();
+    if (back && back.isConnected && !back.disabled) back.focus({ preventScroll: true });
+  });
+
   // ---- "settled": nothing in flight and no debounced check pending (tests and tools wait on it) ----
   const QUIET_MS = 450; // longer than the longest hx-trigger delay (400 ms, the JSON tab)
   let lastInput = 0;
