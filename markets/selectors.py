@@ -91,14 +91,21 @@ def spark_json(values: list[float]) -> dict[str, Any] | None:
 
 
 def latest_snapshots(
-    market_ids: list[int], *, since: timedelta = SPARK_WINDOW, last: int = SPARK_POINTS, now: datetime | None = None
+    market_ids: list[int],
+    *,
+    since: timedelta = SPARK_WINDOW,
+    last: int = SPARK_POINTS,
+    now: datetime | None = None,
+    model: type[MarketSnapshot] = MarketSnapshot,
 ) -> dict[int, list[tuple[int, int, int]]]:
-    """One query: the latest `last` (price, idle nodes, jobs waiting) of each market, oldest first."""
+    """One query: the latest `last` (price, idle nodes, jobs waiting) of each market, oldest first.
+
+    `model` may be a migration's historical MarketSnapshot."""
     grouped: dict[int, list[tuple[int, int, int]]] = {pk: [] for pk in market_ids}
     if not market_ids:
         return grouped
     rows = (
-        MarketSnapshot.objects.filter(market_id__in=market_ids, taken_at__gte=(now or timezone.now()) - since)
+        model.objects.filter(market_id__in=market_ids, taken_at__gte=(now or timezone.now()) - since)
         .annotate(rank=Window(RowNumber(), partition_by=[F("market_id")], order_by=F("taken_at").desc()))
         .filter(rank__lte=last)
         .order_by("market_id", "taken_at")

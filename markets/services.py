@@ -342,14 +342,21 @@ def _store_markets(
     return stored
 
 
-def draw_sparks(*, network: str, now: datetime | None = None) -> int:
+def draw_sparks(
+    *,
+    network: str,
+    now: datetime | None = None,
+    markets_model: type[Market] = Market,
+    snapshots_model: type[MarketSnapshot] = MarketSnapshot,
+) -> int:
     """Store each market's sparklines (price, idle nodes, jobs waiting) drawn from its latest snapshots.
 
     Done once per sync rather than on every page view: two queries and one UPDATE per market.
-    Returns the number of markets drawn.
+    Returns the number of markets drawn. The models can be a migration's historical ones
+    (migration 0004 draws the markets that predate `sparks` this way).
     """
-    markets = list(Market.objects.filter(network=network).only("pk", "sparks"))
-    series = selectors.latest_snapshots([m.pk for m in markets], now=now)
+    markets = list(markets_model.objects.filter(network=network).only("pk", "sparks"))
+    series = selectors.latest_snapshots([m.pk for m in markets], now=now, model=snapshots_model)
     for market in markets:
         rows = series[market.pk]
         market.sparks = {
@@ -357,7 +364,7 @@ def draw_sparks(*, network: str, now: datetime | None = None) -> int:
             "idle": selectors.spark_json([float(idle) for _, idle, _ in rows]),
             "waiting": selectors.spark_json([float(waiting) for _, _, waiting in rows]),
         }
-    Market.objects.bulk_update(markets, ["sparks"], batch_size=200)
+    markets_model.objects.bulk_update(markets, ["sparks"], batch_size=200)
     return len(markets)
 
 

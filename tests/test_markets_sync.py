@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 from solders.keypair import Keypair
 
 from markets import selectors, services
@@ -234,3 +238,36 @@ def test_request_sync_joins_a_running_sync(monkeypatch: pytest.MonkeyPatch) -> N
     assert first.pk == second.pk
     with pytest.raises(services.SyncError):
         services.request_sync(network="nowhere")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0004_draws_the_sparks_of_markets_synced_before_them() -> None:
+    """Markets stored before `sparks` existed get their lines at once, not at their next sync."""
+    before = [("markets", "0003_market_sparks")]
+    after = [("markets", "0004_draw_existing_sparks")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        old_market, old_snapshot = old.get_model("markets", "Market"), old.get_model("markets", "MarketSnapshot")
+        now = timezone.now()
+        drawn = old_market.objects.create(network="mainnet", address="A" * 32, price=100, timeout=3600, synced_at=now)
+        bare = old_market.objects.create(network="devnet", address="B" * 32, price=5, timeout=60, synced_at=now)
+        for i, price in enumerate([100, 120, 90]):
+            old_snapshot.objects.create(market=drawn, taken_at=now - timedelta(hours=3 - i), price=price,
+                                        idle_nodes=i, jobs_waiting=2 * i, running_jobs=0)
+        assert old_market.objects.get(pk=drawn.pk).sparks == {}  # what such a market looks like today
+        executor = MigrationExecutor(connection)  # a fresh loader sees 0003 as the applied state
+        executor.migrate(after)
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+
+    sparks = Market.objects.get(pk=drawn.pk).sparks
+    assert (sparks["price"]["low"], sparks["price"]["high"], sparks["price"]["last"]) == (90, 120, 90)
+    assert sparks["waiting"]["last"] == 4 and sparks["idle"]["last"] == 2
+    assert Market.objects.get(pk=bare.pk).sparks == {"price": None, "idle": None, "waiting": None}
+    # exactly what a sync draws from the same snapshots
+    Market.objects.update(sparks={})
+    services.draw_sparks(network="mainnet")
+    assert Market.objects.get(pk=drawn.pk).sparks == sparks
