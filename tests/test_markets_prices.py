@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from markets import selectors, services
 from markets.models import Market, PriceQuote
+from nosana_dash.network import http as network_http
 from nosana_dash.network import prices
 from nosana_dash.network.base import NOS_DECIMALS, NotConfigured
 
@@ -149,7 +150,7 @@ def test_a_failing_price_source_does_not_fail_the_sync(settings: Any, monkeypatc
     transport, asked = _source([_json("down", 500)])
     fake = functools.partial(prices.fetch_usd_per_nos, transport=transport)
     monkeypatch.setattr(services.prices, "fetch_usd_per_nos", lambda transport=None: fake())
-    monkeypatch.setattr(prices.time, "sleep", lambda seconds: None)  # the retries' backoff
+    monkeypatch.setattr(network_http.time, "sleep", lambda seconds: None)  # the retries' backoff
     run = services.sync_network(network="local", include_specs=False)
     assert asked  # the sync asked the source
     assert run.finished_at is not None and run.ok is False

@@ -11,8 +11,6 @@ The token is sent in a header and never appears in a message or log.
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -20,8 +18,7 @@ import httpx
 
 from nosana_dash.network.base import NetworkError, NotConfigured
 from nosana_dash.network.codec.cid import CidError, cid_to_digest, cid_v0
-
-log = logging.getLogger(__name__)
+from nosana_dash.network.http import new_client, request_once, retry_read, server_busy
 
 PIN_FILE_PATH = "/pinning/pinFileToIPFS"
 
@@ -50,7 +47,7 @@ class IpfsClient:
         self.max_bytes = max_bytes
         self.retries = retries
         self.backoff = backoff
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport)
+        self._client = new_client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:
         return f"IpfsClient(pinning={urlsplit(self.pinning_url).hostname}, gateway={self.gateway})"
@@ -62,25 +59,15 @@ class IpfsClient:
         return f"{self.gateway}{cid}"
 
     def _retrying(self, what: str, call: Callable[[], httpx.Response]) -> httpx.Response:
-        attempt = 0
-        while True:
-            try:
-                response: httpx.Response = call()
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise NetworkError(f"{what} failed with HTTP {response.status_code}.", retryable=True)
-                return response
-            except httpx.TimeoutException:
-                error = NetworkError(f"{what} did not answer within {self.timeout:g}s.", retryable=True)
-            except httpx.TransportError as exc:
-                error = NetworkError(f"{what} is unreachable ({type(exc).__name__}).", retryable=True)
-            except NetworkError as exc:
-                error = exc
-            attempt += 1
-            if attempt > self.retries:
-                raise error
-            delay = self.backoff * (2 ** (attempt - 1))
-            log.info("retrying %s in %.2fs: %s", what, delay, error.message)
-            time.sleep(delay)
+        """A read, or an upload (content-addressed, so repeating it is as safe as a read)."""
+
+        def once() -> httpx.Response:
+            response = request_once(call, error=NetworkError, subject=what, timeout=self.timeout)
+            if server_busy(response.status_code):
+                raise NetworkError(f"{what} failed with HTTP {response.status_code}.", retryable=True)
+            return response
+
+        return retry_read(once, retries=self.retries, backoff=self.backoff, what=what)
 
     def upload(self, data: bytes, name: str = "job-definition.json") -> str:
         """Pin `data` as a file (CIDv0) and return its CID, verified against the local one."""

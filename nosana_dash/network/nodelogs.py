@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from nosana_dash.network.base import NetworkError
 from nosana_dash.network.codec.keys import sign_header
+from nosana_dash.network.http import tls_context
 from nosana_dash.network.networks import constants
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,10 @@ class NodeLogStream:
 
     def __enter__(self) -> NodeLogStream:
         try:
+            # wss: the process's one TLS context (websockets would build one per connection); ws: none allowed.
+            tls = tls_context() if self.url.startswith("wss://") else None
             conn = connect(self.url, open_timeout=OPEN_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
-                           max_size=MAX_FRAME, user_agent_header=None)
+                           max_size=MAX_FRAME, user_agent_header=None, ssl=tls)
             self._conn = conn.__enter__()  # used as a context manager, as websockets asks
             self._conn.send(self.frame)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:

@@ -14,8 +14,6 @@ messages name only its host. A read: retried with backoff, each try bounded by t
 from __future__ import annotations
 
 import json
-import logging
-import time
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,8 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from nosana_dash.network.base import NetworkError, NotConfigured
-
-log = logging.getLogger(__name__)
+from nosana_dash.network.http import new_client, request_once, retry_read, server_busy
 
 MAX_BODY_BYTES = 64_000  # a quote is a few dozen bytes; anything big is not a quote
 # What the stored quote (8 decimal places, 20 digits) can hold without rounding to zero or overflowing.
@@ -77,7 +74,7 @@ class PriceSource:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False)
+        self._client = new_client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:  # the URL may hold an API key
         return f"PriceSource(host={self.host})"
@@ -86,26 +83,22 @@ class PriceSource:
         self._client.close()
 
     def usd_per_nos(self) -> Decimal:
-        attempt = 0
-        while True:
-            try:
-                response = self._client.get(self._url, headers={"Accept": "application/json"})
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise PriceSourceError(f"{self.host} answered HTTP {response.status_code}.", retryable=True)
-                if response.status_code != 200:
-                    raise PriceSourceError(f"{self.host} answered HTTP {response.status_code}.")
-                return parse_quote(response.content, host=self.host)
-            except httpx.TimeoutException:
-                error = PriceSourceError(f"{self.host} did not answer within {self.timeout:g}s.", retryable=True)
-            except httpx.TransportError as exc:
-                error = PriceSourceError(f"{self.host} is unreachable ({type(exc).__name__}).", retryable=True)
-            except PriceSourceError as exc:
-                error = exc
-            attempt += 1
-            if not error.retryable or attempt > self.retries:
-                raise error
-            log.info("price quote from %s failed (%s); retry %d", self.host, error.message, attempt)
-            time.sleep(self.backoff * 2 ** (attempt - 1))
+        return retry_read(
+            self._quote_once, retries=self.retries, backoff=self.backoff, what=f"the price quote from {self.host}"
+        )
+
+    def _quote_once(self) -> Decimal:
+        response = request_once(
+            lambda: self._client.get(self._url, headers={"Accept": "application/json"}),
+            error=PriceSourceError,
+            subject=self.host,
+            timeout=self.timeout,
+        )
+        if server_busy(response.status_code):
+            raise PriceSourceError(f"{self.host} answered HTTP {response.status_code}.", retryable=True)
+        if response.status_code != 200:
+            raise PriceSourceError(f"{self.host} answered HTTP {response.status_code}.")
+        return parse_quote(response.content, host=self.host)
 
 
 def fetch_usd_per_nos(transport: httpx.BaseTransport | None = None) -> Decimal:

@@ -40,6 +40,7 @@ from nosana_dash.network.codec import pda
 from nosana_dash.network.codec.cid import cid_to_digest
 from nosana_dash.network.codec.keys import KeypairError, Wallet, load_keypair
 from nosana_dash.network.codec.transactions import build_transaction
+from nosana_dash.network.http import new_client
 from nosana_dash.network.ipfs import IpfsClient
 from nosana_dash.network.networks import SYSTEM_PROGRAM, NetworkConstants, RemoteName, constants
 from nosana_dash.network.solana import ConfirmTimeout, Filter, SolanaRpc, explain_failure
@@ -265,7 +266,7 @@ class RemoteNetwork:
         market: str | None = None
         specs: dict[str, object] | None = None
         try:
-            with httpx.Client(timeout=httpx.Timeout(min(self.timeout, 10.0)), transport=self._transport) as client:
+            with new_client(timeout=min(self.timeout, 10.0), transport=self._transport) as client:
                 response = client.get(f"{self.constants.node_api_url(address)}/node/info")
             if response.status_code == 200:
                 body = response.json()

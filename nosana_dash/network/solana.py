@@ -10,7 +10,6 @@ Messages name the RPC host only: the URL may carry an API key.
 from __future__ import annotations
 
 import base64
-import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -23,8 +22,7 @@ from solders.hash import Hash
 from solders.transaction import Transaction
 
 from nosana_dash.network.base import InsufficientFunds, NetworkError, NotConfigured
-
-log = logging.getLogger(__name__)
+from nosana_dash.network.http import new_client, request_once, retry_read
 
 COMMITMENT = "confirmed"
 MAX_MULTIPLE = 100  # getMultipleAccounts limit per call
@@ -121,7 +119,7 @@ class SolanaRpc:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport)
+        self._client = new_client(timeout=timeout, transport=transport)
         self._id = 0
 
     def close(self) -> None:
@@ -132,14 +130,13 @@ class SolanaRpc:
     def _post_once(self, method: str, params: list[Any]) -> Any:
         self._id += 1
         payload = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
-        try:
-            response = self._client.post(self.url, json=payload)
-        except httpx.TimeoutException:
-            raise NetworkError(
-                f"The RPC {self.host} did not answer {method} within {self.timeout:g}s.", retryable=True
-            ) from None
-        except httpx.TransportError as exc:
-            raise NetworkError(f"The RPC {self.host} is unreachable ({type(exc).__name__}).", retryable=True) from None
+        response = request_once(
+            lambda: self._client.post(self.url, json=payload),
+            error=NetworkError,
+            subject=f"The RPC {self.host}",
+            timeout=self.timeout,
+            doing=f"answer {method}",
+        )
         if response.status_code == 429:
             raise RateLimited(f"The RPC {self.host} is rate limiting requests (HTTP 429).", retryable=True)
         if response.status_code >= 500:
@@ -176,17 +173,10 @@ class SolanaRpc:
 
     def read(self, method: str, params: list[Any]) -> Any:
         """A read: retried with exponential backoff on timeouts, 429 and 5xx."""
-        attempt = 0
-        while True:
-            try:
-                return self._post_once(method, params)
-            except NetworkError as exc:
-                attempt += 1
-                if not exc.retryable or attempt > self.retries:
-                    raise
-                delay = self.backoff * (2 ** (attempt - 1))
-                log.info("retrying %s on %s in %.2fs: %s", method, self.host, delay, exc.message)
-                time.sleep(delay)
+        return retry_read(
+            lambda: self._post_once(method, params), retries=self.retries, backoff=self.backoff,
+            what=f"{method} on {self.host}",
+        )
 
     # --- reads ---------------------------------------------------------------------------------
 
