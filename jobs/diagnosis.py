@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from jobs import ansi
 from jobs.models import Job, JobStatus, LogLine, Step, StepStatus
+from jobs.selectors import job_status_note
 
 TAIL_PER_STEP = 400
 
@@ -78,7 +79,10 @@ def _numbered_tail(step: Step | None, job: Job) -> list[tuple[int, LogLine]]:
 
 def diagnose(job: Job, steps: list[Step]) -> list[Finding]:
     """Findings for a job that failed, stopped, or has failed steps; newest evidence wins per kind."""
-    failed = [s for s in steps if s.status in (StepStatus.FAILED, StepStatus.STOPPED) or (s.exit_code or 0) != 0]
+    # At the deadline the node kills the ops: their exit codes (137, 143) are that kill, not a failure.
+    expired = bool(job_status_note(job))
+    failed = [s for s in steps if s.status in (StepStatus.FAILED, StepStatus.STOPPED)
+              or ((s.exit_code or 0) != 0 and not expired)]
     troubled = job.status in (JobStatus.FAILED, JobStatus.POST_FAILED, JobStatus.STOPPED) or failed
     if not troubled:
         return []
@@ -99,7 +103,7 @@ def diagnose(job: Job, steps: list[Step]) -> list[Finding]:
             if hit is not None:
                 findings[rule.kind] = Finding(rule.kind, rule.title, rule.advice, section, hit[0],
                                               ansi.strip(hit[1].text)[:300])
-            elif step is not None and step.exit_code in rule.exit_codes:
+            elif step is not None and step.exit_code in rule.exit_codes and not expired:
                 last_n = tail[-1][0] if tail else None
                 findings[rule.kind] = Finding(rule.kind, rule.title, rule.advice, section, last_n,
                                               f"exit code {step.exit_code}")

@@ -23,6 +23,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.cli.output import timeout_note
 from jobs.models import FINAL_STATUSES, Job, JobStatus, LogLine, Network, Step, StepStatus
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,12 @@ class Header:
     price: Decimal
     running: bool
     sandbox_notice: str
+    status_note: str  # e.g. "reached its timeout after 60 s": shown after the status
+
+
+def job_status_note(job: Job) -> str:
+    """What the status alone does not say (a job that ran into its timeout), or ""."""
+    return timeout_note(completed=job.status == JobStatus.COMPLETED, timeout=job.timeout, result_text=job.result_json)
 
 
 def job_header(job: Job) -> Header:
@@ -184,6 +191,7 @@ def job_header(job: Job) -> Header:
         price=price_per_second(job),
         running=job.status == JobStatus.RUNNING,
         sandbox_notice=notice,
+        status_note=job_status_note(job),
     )
 
 

@@ -160,8 +160,10 @@ def store_result(job: Job, cid: str, text: str, result: Any) -> None:
         steps[op_id] = step
         code = state.get("exitCode")
         step.exit_code = code if isinstance(code, int) else None
-        step.status = _step_status(str(state.get("status", "")))
         step.started_at = _ms(state.get("startTime"))
+        step.status = _step_status(str(state.get("status", "")))
+        if step.status == StepStatus.SUCCESS and step.started_at is None:
+            step.status = StepStatus.STOPPED  # never ran: an expired flow's node marks such ops `success`
         step.ended_at = _ms(state.get("endTime"))
         error = state.get("error")
         if isinstance(error, dict) and error.get("message"):

@@ -175,3 +175,38 @@ def test_get_prints_the_seed_fields_for_a_completed_job(admin: User, seed_file: 
 def test_get_unknown_job(admin: User) -> None:
     code, _, err = run("get", "1" * 44, "--network", "local")
     assert code == 1 and "not found" in err
+
+
+def test_get_says_a_job_reached_its_timeout(admin: User) -> None:
+    """A timed-out job is COMPLETED with a `success` result (protocol §7.3); `job get` says why it ended."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    document = next(d for d in load_vectors("result.json")["documents"] if d["name"] == "expired_timeout")
+    start = timezone.now() - timedelta(seconds=70)
+    job = Job.objects.create(
+        owner=admin, address="Tmo" + "t" * 41, network="local", status=JobStatus.COMPLETED,
+        market=ledger.default_market_address(), definition_json='{"version":"0.1","type":"container","ops":[]}',
+        ipfs_job=document["cid"], ipfs_result=document["cid"], result_json=document["compact_json"], price=115,
+        timeout=60, node="Node" + "n" * 40, time_start=start, time_end=start + timedelta(seconds=62),
+    )
+    code, out, err = run("get", job.address, "--network", "local")
+    assert code == 0, err
+    assert out.count("Status:\t\tCOMPLETED — reached its timeout after 60 s\n") == 2
+    assert "Exited with status success with code 143" in out  # the op as the node recorded it
+    code, out, _ = run("get", job.address, "--network", "local", "--json")
+    data = json.loads(out)
+    assert (data["status"], data["status_note"]) == ("COMPLETED", "reached its timeout after 60 s")
+
+
+def test_get_of_a_full_run_has_no_timeout_note(admin: User) -> None:
+    document = next(d for d in load_vectors("result.json")["documents"] if d["name"] == "success_two_ops")
+    job = Job.objects.create(
+        owner=admin, address="Ful" + "f" * 41, network="local", status=JobStatus.COMPLETED,
+        market=ledger.default_market_address(), definition_json="{}", ipfs_job=document["cid"],
+        ipfs_result=document["cid"], result_json=document["compact_json"], price=115, timeout=60,
+    )
+    code, out, _ = run("get", job.address, "--network", "local")
+    assert code == 0 and "Status:\t\tCOMPLETED\n" in out and "timeout" not in out
+    assert json.loads(run("get", job.address, "--network", "local", "--json")[1])["status_note"] is None

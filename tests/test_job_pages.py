@@ -217,3 +217,30 @@ def test_job_list_filters_search_pagination_and_bounded_queries(owner: User, own
     fragment = owner_client.get("/jobs/?fragment=table&page=2", HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<div id="job-table"') and fragment.count("<tr id=") == 5
     assert owner_client.get("/jobs/?page=abc&status=bogus").status_code == 200
+
+
+def _result(name: str) -> str:
+    from tests.conftest import load_vectors
+
+    return next(d for d in load_vectors("result.json")["documents"] if d["name"] == name)["compact_json"]
+
+
+def test_a_job_that_reached_its_timeout_says_so(owner: User, owner_client: Client) -> None:
+    """The node reports it as success (protocol §7.3); the page must not pass it off as a full run."""
+    start = timezone.now() - timedelta(seconds=6)
+    job = make_job(owner, ops=("train",), status=JobStatus.COMPLETED, timeout=4, exit_code=137,
+                   time_start=start, time_end=start + timedelta(seconds=6), result_json=_result("expired_timeout"))
+    Step.objects.filter(job=job).update(status=StepStatus.SUCCESS, exit_code=137)
+    write_lines(job, [("train", LogStream.SYSTEM, "stopping: the job reached its timeout")])
+    html = owner_client.get(f"/jobs/{job.address}").content.decode()
+    assert "Completed</span> <span class=\"status-note\">— reached its timeout after 4 s</span>" in html
+    assert "ran out of memory" not in html  # 137 here is the stop at the deadline, not the OOM killer
+    fragment = owner_client.get(f"/jobs/{job.address}?fragment=header", HTTP_HX_REQUEST="true").content.decode()
+    assert "reached its timeout after 4 s" in fragment
+
+
+def test_a_full_run_has_no_timeout_note_even_if_its_logs_mention_one(owner: User, owner_client: Client) -> None:
+    text = _result("success_two_ops").replace("Hello World", '{\\"jobExpired\\":true}')
+    job = make_job(owner, status=JobStatus.COMPLETED, result_json=text)
+    assert '\\"jobExpired\\":true' in job.result_json
+    assert "reached its timeout" not in owner_client.get(f"/jobs/{job.address}").content.decode()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from jobs import services, worker
 from jobs.models import Job, JobStatus, LogLine, Step, StepStatus
 from nosana_dash.network.local import ledger, store
-from nosana_dash.network.local.models import LedgerJob, LedgerRun
+from nosana_dash.network.local.models import LedgerJob, LedgerJobState, LedgerRun
 from tests.conftest import load_vectors
 from tests.engine import engine_host  # noqa: F401 - session fixture
 
@@ -110,16 +110,28 @@ def test_failing_op_fails_the_job_with_its_code_and_skips_the_rest(local: Any) -
     assert result["status"] == "failed" and result["opStates"][0]["exitCode"] == 3
 
 
-def test_timeout_stops_the_job(local: Any) -> None:
-    job = _post(local, _definition(_run_op("sleepy", "echo start; sleep 60")), timeout=4)
+def test_timeout_ends_the_job_as_a_node_does(local: Any) -> None:
+    """Past `run.time + timeout` a node stops the containers and finishes normally (protocol §7.3)."""
+    job = _post(local, _definition(_run_op("sleepy", "echo start; sleep 60"), _run_op("later", "echo no")),
+                timeout=4)
     began = time.monotonic()
     worker.run_once("w-timeout")
     assert time.monotonic() - began < 20
     job.refresh_from_db()
-    assert job.status == JobStatus.STOPPED and "timeout" in job.error
+    assert job.status == JobStatus.COMPLETED and job.error == ""
     result = json.loads(job.result_json)
-    assert result["opStates"][0]["diagnostics"]["reason"]["jobExpired"] is True
-    assert Step.objects.get(job=job).status == StepStatus.STOPPED
+    sleepy, later = result["opStates"]
+    assert result["status"] == "success"
+    assert sleepy["status"] == "success" and sleepy["exitCode"] not in (None, 0)  # the stop's signal
+    assert sleepy["diagnostics"]["reason"] == {"hostShutDown": False, "jobStopped": False, "jobExpired": True,
+                                               "reason": "Operation stopped due to flow expired"}
+    assert (later["status"], later["exitCode"], later["startTime"]) == ("success", 0, None)
+    steps = {s.op_id: s.status for s in Step.objects.filter(job=job)}
+    assert steps == {"sleepy": StepStatus.SUCCESS, "later": StepStatus.STOPPED}
+    assert LogLine.objects.filter(job=job, step__op_id="sleepy", text="stopping: the job reached its timeout").exists()
+    ledger_job = LedgerJob.objects.get(address=job.address)
+    assert ledger_job.state == LedgerJobState.DONE and ledger_job.ipfs_result == job.ipfs_result
+    assert not LedgerRun.objects.filter(job=ledger_job).exists()
 
 
 def test_stop_request_stops_the_containers(local: Any) -> None:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import struct
+import time
+from dataclasses import dataclass, field
 
 from nosana_dash.network.local.engine import StreamDemuxer, normalize_image
 from nosana_dash.network.local.result import FlowState, OpState, to_bytes
 from nosana_dash.network.local.runner import (
+    OpContext,
+    OpRun,
     container_command,
     expose_id,
     extract_results,
     node_checks,
     prepare,
+    run_job,
 )
 from tests.conftest import load_vectors
 
@@ -116,3 +121,97 @@ def test_results_are_extracted_from_logs_and_expose_ids_match_vectors() -> None:
     for case in vectors:
         assert expose_id(case["op_index"], case["port"], case["job_address"]) == case["expose_id"]
     json.dumps(out)
+
+
+# --- ending early: the deadline and a stop request, on a backend that runs until told to stop -------
+
+
+@dataclass
+class _Sink:
+    ended: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def step_started(self, index: int, at_ms: int) -> None:
+        pass
+
+    def line(self, index: int | None, stream: str, text: str, timestamp: str) -> None:
+        self.lines.append(text)
+
+    def step_ended(self, index: int, status: str, exit_code: int | None, at_ms: int, error: str) -> None:
+        self.ended[index] = (status, exit_code)
+
+    def service_url(self, index: int, port: int, url: str) -> None:
+        pass
+
+
+@dataclass
+class _Control:
+    deadline_at: float
+    stop_at: float = float("inf")
+
+    def stop_requested(self) -> bool:
+        return time.time() >= self.stop_at
+
+    def deadline(self) -> float:
+        return self.deadline_at
+
+
+class _UntilAborted:
+    """Runs each op until the runner says abort, then exits as a container stopped with SIGTERM does."""
+
+    kind = "fake"
+
+    def notes(self) -> list[str]:
+        return []
+
+    def create_volume(self, ctx: OpContext, name: str) -> None:
+        pass
+
+    def run(self, ctx: OpContext) -> OpRun:
+        ctx.started("container-1")
+        ctx.out("stdout", "working", "")
+        while not ctx.abort_reason():
+            time.sleep(0.01)
+        ctx.system("stopping: the job reached its timeout" if ctx.abort_reason() == "expired" else "stopping")
+        return OpRun(exit_code=143, provider_id="container-1")
+
+    def cleanup(self) -> list[str]:
+        return []
+
+
+_TWO_OPS = {"ops": [
+    {"id": "train", "type": "container/run", "args": {"image": "ubuntu", "cmd": "sleep 60"}},
+    {"id": "upload", "type": "container/run", "args": {"image": "ubuntu", "cmd": "true"}},
+]}
+
+
+def _vector(name: str) -> dict:
+    return next(d for d in load_vectors("result.json")["documents"] if d["name"] == name)["document"]
+
+
+def test_past_the_deadline_the_job_finishes_normally_as_a_node_does() -> None:
+    sink = _Sink()
+    outcome = run_job(_TWO_OPS, job_address="JOB", backend=_UntilAborted(), sink=sink,
+                      control=_Control(deadline_at=time.time() + 0.2))
+    assert (outcome.status, outcome.exit_code, outcome.error) == ("completed", 143, "")
+    flow = outcome.flow
+    assert flow["status"] == "success"
+    train, upload = flow["opStates"]
+    expected = _vector("expired_timeout")["opStates"][0]
+    assert (train["status"], train["exitCode"]) == ("success", 143) == (expected["status"], expected["exitCode"])
+    assert train["diagnostics"]["reason"] == expected["diagnostics"]["reason"]
+    # The op the deadline kept from starting: the flow's status, exit code 0, never started.
+    assert (upload["status"], upload["exitCode"], upload["startTime"]) == ("success", 0, None)
+    assert sink.ended == {0: ("success", 143), 1: ("stopped", None)}
+    assert "stopping: the job reached its timeout" in sink.lines
+
+
+def test_a_stop_request_still_stops_the_job() -> None:
+    sink = _Sink()
+    control = _Control(deadline_at=time.time() + 3600, stop_at=time.time() + 0.2)
+    outcome = run_job(_TWO_OPS, job_address="JOB", backend=_UntilAborted(), sink=sink, control=control)
+    assert (outcome.status, outcome.error) == ("stopped", "stopped on request")
+    train, upload = outcome.flow["opStates"]
+    assert outcome.flow["status"] == "stopped" and train["status"] == upload["status"] == "stopped"
+    assert train["diagnostics"]["reason"]["jobStopped"] is True and train["exitCode"] == 143
+    assert sink.ended == {0: ("stopped", 143), 1: ("stopped", None)}

@@ -22,8 +22,10 @@ from jobs.cli.output import (
     job_block,
     report_json,
     service_urls,
+    timeout_note,
 )
 from jobs.models import Job, LogLine
+from jobs.selectors import job_status_note
 from nosana_dash import network as networks
 from nosana_dash.network.base import JobInfo, Network, NetworkError
 
@@ -77,6 +79,7 @@ def report_for_job(job: Job, net: Network) -> JobReport:
         market_url=absolute(net.market_url(job.market)),
         price=job.price,
         status=job.status.upper(),
+        status_note=job_status_note(job),
         node_url=absolute(net.node_url(job.node)) if job.node else "",
         time_start=int(job.time_start.timestamp()) if job.time_start else 0,
         time_end=int(job.time_end.timestamp()) if job.time_end else 0,
@@ -113,10 +116,12 @@ def report_for_info(info: JobInfo, net: Network) -> JobReport:
     )
     if info.ipfs_result:
         try:
-            result = _parse_result(net.fetch(info.ipfs_result).decode("utf-8", "replace"))
+            text = net.fetch(info.ipfs_result).decode("utf-8", "replace")
         except NetworkError:
-            result = None
+            text = ""
+        result = _parse_result(text) if text else None
         report.executions = executions_from_result(result) if result is not None else None
+        report.status_note = timeout_note(completed=info.state == "COMPLETED", timeout=info.timeout, result_text=text)
     return report
 
 

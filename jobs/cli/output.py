@@ -7,6 +7,7 @@ labels are followed by tabs exactly as in the seed's output.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -89,6 +90,24 @@ def absolute(url: str) -> str:
     return url
 
 
+# --- a job that ran into its timeout ---------------------------------------------
+
+# A quote inside a JSON string is escaped, so log output cannot fake this key; searched, not parsed,
+# because a result holds up to 25,000 log chunks per op and the page header is redrawn often.
+_EXPIRED = re.compile(r'"jobExpired"\s*:\s*true')
+
+
+def timeout_note(*, completed: bool, timeout: int, result_text: str) -> str:
+    """Why a completed job ended, when its node stopped it at the deadline; "" otherwise.
+
+    The node reports such a job as a plain `success` (protocol §7.3) and marks the ops it
+    cut off with `diagnostics.reason.jobExpired`: said plainly, so nobody takes it for a full run.
+    """
+    if not completed or not _EXPIRED.search(result_text):
+        return ""
+    return f"reached its timeout after {timeout} s"
+
+
 # --- exposed services (spec §10.5) --------------------------------------------
 
 
@@ -156,6 +175,7 @@ class JobReport:
     market_url: str
     price: int
     status: str  # upper case, as the CLI shows it
+    status_note: str = ""  # e.g. "reached its timeout after 60 s", printed after the status
     node_url: str = ""
     time_start: int = 0
     time_end: int = 0
@@ -197,12 +217,13 @@ def executions_from_result(result: dict[str, Any]) -> list[Execution] | None:
 
 def job_block(report: JobReport) -> list[str]:
     """The lines the seed's `nosana job get` prints after the preamble."""
+    status = report.status + (f" — {report.status_note}" if report.status_note else "")
     lines = [
         field_line("Job:", report.job_url),
         field_line("JSON flow:", report.json_flow_url),
         field_line("Market:", report.market_url),
         field_line("Price:", f"{nos_per_second(report.price)} NOS/s"),
-        field_line("Status:", report.status),
+        field_line("Status:", status),
     ]
     finished = report.status not in ("QUEUED", "RUNNING", "POSTING")
     if report.status == "RUNNING" and report.node_url:
@@ -215,7 +236,7 @@ def job_block(report: JobReport) -> list[str]:
         lines.append(field_line("Duration:", f"{report.duration} seconds"))
         lines.append(field_line("Total Costs:", f"{js_number(report.total_cost)} NOS"))
     if finished:
-        lines.append(field_line("Status:", report.status))
+        lines.append(field_line("Status:", status))
     if report.result_url:
         lines.append(field_line("Result:", report.result_url))
     if finished and report.executions is not None:
@@ -244,6 +265,7 @@ def report_json(report: JobReport) -> dict[str, Any]:
         "market_url": report.market_url,
         "price": f"{nos_per_second(report.price)} NOS/s",
         "status": report.status,
+        "status_note": report.status_note or None,
         "node_url": report.node_url or None,
         "start_time": report.time_start or None,
         "duration": report.duration or None,

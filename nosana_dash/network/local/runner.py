@@ -295,16 +295,20 @@ class JobRunner:
         for op in self.ops:  # ops that never ran
             state = self.flow.ops[op.index]
             if state.status == "init":
-                state.status, state.end_time, state.exit_code = "stopped", end, 0
+                # The node gives them the flow's stop status (`success` when expired); the page says stopped.
+                state.status, state.end_time, state.exit_code = _stop_status(abort), end, 0
                 self.sink.step_ended(op.index, "stopped" if abort else "skipped", None, end, "")
         self.flow.end_time = end
         if errors:
             self.flow.status = "init error"
             return RunOutcome("failed", None, self.flow.as_dict(), "; ".join(errors))
+        if abort == "expired":
+            # A node whose deadline passes stops the containers and finishes normally (protocol §7.3).
+            self.flow.status = "success"
+            return RunOutcome("completed", last_code if last_code is not None else 0, self.flow.as_dict(), "")
         if abort:
             self.flow.status = "stopped"
-            why = "stopped on request" if abort == "stopped" else "stopped: the job reached its timeout"
-            return RunOutcome("stopped", last_code, self.flow.as_dict(), why)
+            return RunOutcome("stopped", last_code, self.flow.as_dict(), "stopped on request")
         if failed_code is not None:
             self.flow.status = "failed"
             return RunOutcome("failed", failed_code, self.flow.as_dict(), "")
@@ -377,7 +381,8 @@ class JobRunner:
         if run.error and not abort:
             self._node_failure(ctx, run.error, run.error_code)
         elif abort:
-            state.status, state.exit_code = "stopped", run.exit_code
+            # As the node records it: the kill's exit code, and `success` when the deadline cut the op off.
+            state.status, state.exit_code = _stop_status(abort), run.exit_code
             state.reason = reason(
                 stopped=abort == "stopped", expired=abort == "expired",
                 text=f"Operation stopped due to flow {'stopped' if abort == 'stopped' else 'expired'}",
@@ -396,6 +401,11 @@ class JobRunner:
         ctx.node_error(f"Error: {message}")
         ctx.state.status, ctx.state.exit_code = "failed", 2
         ctx.state.error = {"event": "operation-error", "message": message, **({"code": code} if code else {})}
+
+
+def _stop_status(abort: str | None) -> str:
+    """The op status a node writes when the flow ends early: an expired flow's ops count as `success`."""
+    return "success" if abort == "expired" else "stopped"
 
 
 def _error_text(state: OpState) -> str:
