@@ -144,7 +144,7 @@ class JobRecorder:
         self.job = job
         self.owner = owner
         self.stop_event = stop_event
-        self.writer = LogWriter(job)
+        self.writer = LogWriter(job, idle_flush=True)
         self.steps = {step.index: step for step in Step.objects.filter(job=job)}
         self.lease_lost = False
         self._checked = 0.0
