@@ -43,6 +43,7 @@ import asyncio
 import json
 import logging
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -204,17 +205,22 @@ class _Hub:
             self.last_broadcast = asyncio.get_running_loop().time()
             first, last = batches[0].first, batches[-1].last
             contiguous = all(b.first == a.last + 1 for a, b in zip(batches, batches[1:], strict=False))
-            frame: _Frame | None = None
+            # One batch for the whole pass, shared by every socket: those that are behind buffer this same
+            # object and later send its frame, deflated once. Joining and deflating a frame per socket made
+            # an overloaded server slower the further its sockets fell behind.
+            whole: _Batch | None = None
             if len(batches) == 1:
-                frame = batches[0].frame
+                whole = batches[0]
             elif contiguous:
-                frame = _Frame(_lines_frame(first, last, "[" + ",".join(b.inner for b in batches) + "]"))
+                whole = _Batch(first, last, "[" + ",".join(b.inner for b in batches) + "]")
             for member in list(self.members):
-                if frame is not None and member.takes(first, last):
-                    await member.send_live(frame, last)
-                else:  # behind, or an odd sequence: the socket's own task sorts it out (from the database if need be)
+                if whole is None:  # an odd sequence: the socket's own task sorts it out (from the database if need be)
                     for batch in batches:
                         member.on_lines(batch)
+                elif member.takes(first, last):
+                    await member.send_live(whole.frame, last)
+                else:  # behind: its own task sends it after what it still owes
+                    member.on_lines(whole)
 
     async def stop(self) -> None:
         live.untap(self.group, self.on_message)
@@ -333,7 +339,7 @@ class JobLogConsumer(CountedConsumer):
         self.job_id = job.pk
         live.register_loop(asyncio.get_running_loop())
         self.group = live.job_group(job.address)
-        self.buffer: list[_Batch] = []
+        self.buffer: deque[_Batch] = deque()
         self.buffered_lines = 0
         self.events: list[str] = []
         self.last_sent: int | None = None  # unknown until the client says where it is
@@ -492,24 +498,24 @@ class JobLogConsumer(CountedConsumer):
                 self.last_sent = self.buffer[0].first - 1
             self.wake.set()
             return
-        parts: list[str] = []
-        whole: _Batch | None = None  # the one batch of this frame, when it goes out as it came
-        first = self.last_sent + 1
+        # Each buffered batch goes out as its own frame: the shared one, built and deflated once for every
+        # socket of the process. A frame per socket would cost a deflate per socket, when the server is busiest.
         while self.buffer and budget > 0 and self.buffer[0].first <= self.last_sent + 1:
-            batch = self.buffer.pop(0)
+            batch = self.buffer.popleft()
             self.buffered_lines -= batch.last - batch.first + 1
-            if batch.first <= self.last_sent:  # overlaps what the database already gave
-                lines = [row for row in json.loads(batch.body) if row[live.SEQ] > self.last_sent]
-                parts.append(live.encode_lines(lines)[1:-1])
-            else:
-                whole = batch if not parts else None
-                parts.append(batch.inner)
-            budget -= batch.last - self.last_sent
-            self.last_sent = batch.last
-        if len(parts) == 1 and whole is not None:
-            await self._send_lines(whole.frame)  # the shared, pre-built frame
-        elif parts:
-            await self._send_frame(first, self.last_sent, "[" + ",".join(parts) + "]", update=False)
+            start, end = self.last_sent + 1, min(batch.last, self.last_sent + budget)
+            if batch.first == start and batch.last == end:
+                frame = batch.frame
+            else:  # overlaps what the database already gave, or holds more than the client may leave unacked
+                rows = [row for row in json.loads(batch.body) if row[live.SEQ] >= start]
+                now, rest = rows[: end - start + 1], rows[end - start + 1 :]
+                frame = _Frame(_lines_frame(start, end, live.encode_lines(now)))
+                if rest:
+                    self.buffer.appendleft(_Batch(end + 1, batch.last, live.encode_lines(rest)))
+                    self.buffered_lines += len(rest)
+            budget -= end - self.last_sent
+            self.last_sent = end
+            await self._send_lines(frame)
         if self.buffer:
             self.wake.set()
 
@@ -517,13 +523,12 @@ class JobLogConsumer(CountedConsumer):
         if self.last_sent is None:
             return
         while self.buffer and self.buffer[0].last <= self.last_sent:
-            batch = self.buffer.pop(0)
+            batch = self.buffer.popleft()
             self.buffered_lines -= batch.last - batch.first + 1
 
-    async def _send_frame(self, first: int, last: int, body: str, *, update: bool = True) -> None:
+    async def _send_frame(self, first: int, last: int, body: str) -> None:
         await self._send_lines(_Frame(_lines_frame(first, last, body)))
-        if update:
-            self.last_sent = last
+        self.last_sent = last
 
 
 class JobListConsumer(CountedConsumer):

@@ -294,3 +294,32 @@ async def test_a_lost_last_batch_arrives_before_the_final_status(
     assert seqs + more == list(range(1, 16))
     assert json.loads(await comm.receive_from(timeout=5))["type"] == "status"
     await comm.disconnect()
+
+
+async def test_sockets_that_are_behind_share_one_deflated_frame_per_pass(
+    layer: str, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy server must not deflate a frame per socket: that cost grows just when sockets fall behind."""
+    import zlib
+
+    from jobs import consumers
+
+    job = await database_sync_to_async(make_job)(owner)
+    comms = [await communicator(owner, f"/ws/jobs/{job.address}/?after=0&z=1") for _ in range(4)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+        assert await comm.receive_nothing(timeout=0.2)  # the (empty) backlog has been read
+    deflated: list[int] = []
+    real_compress = zlib.compress
+    monkeypatch.setattr(consumers.zlib, "compress", lambda data, level: deflated.append(1) or real_compress(data, level))
+    monkeypatch.setattr(JobLogConsumer, "takes", lambda self, first, last: False)  # every socket is behind
+    await write(job, 30, per_batch=10)
+    for comm in comms:
+        seqs: list[int] = []
+        while not seqs or seqs[-1] < 30:
+            message = json.loads(zlib.decompress((await comm.receive_output(timeout=5))["bytes"]))
+            seqs.extend(line[0] for line in message["lines"])
+        assert seqs == list(range(1, 31))
+    assert 1 <= len(deflated) <= 3, deflated  # one per batch the hub passed on, not one per socket
+    for comm in comms:
+        await comm.disconnect()
