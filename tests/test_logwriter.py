@@ -128,3 +128,17 @@ def test_lines_from_parallel_threads_keep_each_threads_order(pushed: list[Any]) 
     for name in ("a", "b"):
         assert [text for _, text, *_ in rows if text.startswith(name)] == [f"{name} {i}" for i in range(150)]
     assert [row[live.SEQ] for _, batch in pushed for row in batch] == list(range(1, 301))
+
+
+def test_deleting_a_job_or_a_step_still_deletes_its_lines(pushed: list[Any]) -> None:
+    """The log table has no foreign-key constraints in the database (a third of a batch's cost): Django cascades."""
+    job, a, b = _job("cascade")
+    writer = LogWriter(job, interval=3600)
+    writer.line("on a", step=a)
+    writer.line("on b", step=b)
+    writer.line("on the job")
+    writer.flush()
+    b.delete()
+    assert [text for _, text, *_ in _stored(job)] == ["on a", "on the job"]
+    job.delete()
+    assert not LogLine.objects.filter(job_id=job.pk).exists()
