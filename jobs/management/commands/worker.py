@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from typing import Any
@@ -31,5 +32,6 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        gc.freeze()  # what is loaded lives as long as the process; full collections over it stalled log writes
         self.stderr.write(f"worker {name}: running (Ctrl-C to stop)")
         run_forever(name, stop)
