@@ -12,7 +12,7 @@ Everything runs on loopback and stops by itself:
 3. One job is posted whose op prints `--rate` lines per second for as long as the page loads last.
 4. One daphne process serves; `--viewers` websocket clients (in two client processes, with the
    bench user's session cookie and an allowed Origin) subscribe to the job before a
-   `manage.py worker` process starts running it, acknowledge at most every 250 ms and check `seq` order.
+   `manage.py worker` process starts running it, acknowledge at most once a second (as the page does) and check `seq` order.
 5. `wrk` (50 connections) loads the jobs list, the job's page and the markets page in turn,
    each for `--seconds` after a 2 s warm-up, while the job emits and the viewers watch. The peer:
    the same loads on the same server first, before any viewer connects or the job runs.
@@ -175,7 +175,7 @@ SETTLE_SECONDS = 3
 
 async def _viewer(base: str, address: str, cookie: str, target: Any, stop_at: Any, gate: asyncio.Semaphore,
                   stats: ViewerStats, ready: asyncio.Event) -> None:
-    """One viewer, speaking as the page does: deflated line frames (`?z=1`), acks at most every 250 ms.
+    """One viewer, speaking as the page does: deflated line frames (`?z=1`), acks at most once a second.
     Each frame's rows are checked against its bounds; the first row's timestamp gives the latency."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -541,7 +541,7 @@ def main() -> None:
                 f"process and one `manage.py worker` ({sandbox}) on loopback; the watched job prints {args.rate} lines/s "
                 f"through the whole run; `wrk -t2 -c{args.connections} --timeout 5s` for {args.seconds} s per page after a "
                 f"{WARMUP_SECONDS} s warm-up ({load_seconds:.0f} s of load in all); {args.viewers} websocket viewers in "
-                f"{CLIENT_PROCESSES} client processes, subscribed before the job started, asking for deflated frames and acknowledging at most every 250 ms as the page does. "
+                f"{CLIENT_PROCESSES} client processes, subscribed before the job started, asking for deflated frames and acknowledging at most once a second as the page does. "
                 f"{os.cpu_count()}-CPU machine shared with other jobs (load average {os.getloadavg()[0]:.1f} at the end); "
                 f"server, worker, database, Redis, wrk and the viewers all share those CPUs. Error rate: "
                 f"(non-2xx/3xx answers + socket errors) / requests. The peer rows load the same pages on the same "

@@ -35,4 +35,4 @@ def drop_database(db_url: str, admin: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-ACK_EVERY = 0.25  # seconds between a viewer's acks, as static/js/joblog.js sends them
+ACK_EVERY = 1.0  # seconds between a viewer's acks, as static/js/joblog.js sends them

@@ -318,7 +318,9 @@ class CountedConsumer(AsyncWebsocketConsumer):
 class JobLogConsumer(CountedConsumer):
     frame_interval = 0.05
     backlog_chunk = 1000
-    ack_window = 10_000
+    # Lines a client may leave unacknowledged: the page acks once a second, so 20,000 lets it follow
+    # a job printing up to ~20,000 lines a second without waiting on its own acks.
+    ack_window = 20_000
     # Buffered batches are shared by every socket of the process (the hub hands out one object), so a
     # deep buffer costs list entries, not copies: ~10 s of a 5,000 lines/s job before a resync.
     max_buffer_lines = 50_000
