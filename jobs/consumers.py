@@ -65,17 +65,25 @@ CLOSE_REFUSED = 4403
 class _Frame:
     """A `lines` frame as text, and deflated (zlib) for sockets that asked for it, made once however many get it."""
 
-    __slots__ = ("text", "_deflated")
+    __slots__ = ("text", "_deflated", "_messages")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._deflated: bytes | None = None
+        self._messages: dict[bool, dict[str, Any]] = {}
 
     @property
     def deflated(self) -> bytes:
         if self._deflated is None:
             self._deflated = zlib.compress(self.text.encode(), 1)
         return self._deflated
+
+    def message(self, deflated: bool) -> dict[str, Any]:
+        """The ASGI `websocket.send` event, one for every socket (the server only reads it)."""
+        if deflated not in self._messages:
+            self._messages[deflated] = ({"type": "websocket.send", "bytes": self.deflated} if deflated
+                                        else {"type": "websocket.send", "text": self.text})
+        return self._messages[deflated]
 
 
 @dataclass
@@ -420,15 +428,13 @@ class JobLogConsumer(CountedConsumer):
     async def send_live(self, frame: _Frame, last: int) -> None:
         self.last_sent = last
         try:
-            await self._send_lines(frame)
+            await self.base_send(frame.message(self.deflate))  # as _send_lines: one call less per socket per pass
         except Exception as exc:  # this socket is gone; the others still get the frame
             log.debug("job log socket: live send failed: %s", exc)
 
     async def _send_lines(self, frame: _Frame) -> None:
-        if self.deflate:
-            await self.send(bytes_data=frame.deflated)
-        else:
-            await self.send(text_data=frame.text)
+        # What AsyncWebsocketConsumer.send does, minus building the same event once per socket.
+        await self.base_send(frame.message(self.deflate))
 
     def on_lines(self, batch: _Batch) -> None:
         if self.paused:
