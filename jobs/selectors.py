@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -325,9 +326,15 @@ async def raw_text(job: Job, step: Step | None = None, *, timestamps: bool = Fal
     qs = LogLine.objects.filter(step=step) if step is not None else LogLine.objects.filter(job=job)
 
     def page(after: int) -> list[tuple[int, str | None, str, str, datetime]]:
-        return list(
-            qs.filter(seq__gt=after).order_by("seq").values_list("seq", "step__op_id", "stream", "text", "ts")[:RAW_PAGE]
-        )
+        try:
+            return list(
+                qs.filter(seq__gt=after).order_by("seq").values_list("seq", "step__op_id", "stream", "text", "ts")[:RAW_PAGE]
+            )
+        finally:
+            # A slow client may take minutes over a big log: between pages, hand the connection back
+            # (to the pool) rather than hold it until the request ends.
+            if not connection.in_atomic_block:
+                connection.close()
 
     current: object = object()
     after = 0

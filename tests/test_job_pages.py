@@ -146,6 +146,35 @@ def test_raw_downloads_hold_every_line(owner: User, owner_client: Client) -> Non
     assert owner_client.get(f"/jobs/{job.address}/steps/nope/logs.txt").status_code == 404
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_streamed_download_holds_no_connection_between_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow client reading a big log must not keep a pooled connection for the whole download."""
+    from asgiref.sync import async_to_sync
+    from django.db import connections
+
+    from jobs import selectors
+
+    pool = getattr(connections["default"], "pool", None)
+    if pool is None:
+        pytest.skip("needs PostgreSQL with the connection pool")
+    monkeypatch.setattr(selectors, "RAW_PAGE", 10)
+    job = make_job(make_user("reader"))
+    write_lines(job, [("run-from-cli", LogStream.STDOUT, f"line {i}") for i in range(35)])
+    connection.close()  # this test's own connection goes back to the pool too
+    chunks: list[str] = []
+    in_use: list[int] = []
+
+    async def read_all() -> None:
+        async for chunk in selectors.raw_text(job):
+            chunks.append(chunk)
+            stats = pool.get_stats()
+            in_use.append(stats["pool_size"] - stats["pool_available"])  # while the client reads this chunk
+
+    async_to_sync(read_all)()
+    assert len(chunks) == 4 and "line 34\n" in chunks[-1]
+    assert in_use == [0, 0, 0, 0]
+
+
 def test_large_logs_paginate_server_side(owner: User, owner_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     from jobs import selectors
 

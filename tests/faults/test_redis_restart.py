@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.test import Client
 from redis import exceptions as redis_errors
@@ -108,7 +108,7 @@ async def test_redis_restart_mid_stream_loses_and_doubles_nothing(layer_on_priva
     redis.kill()
     assert not redis.is_up()
     await database_sync_to_async(write_lines)(job, 61, 90)  # the runner goes on; only the live push fails
-    await sync_to_async(_pages)(user, job.address, 60, 150)
+    await database_sync_to_async(_pages)(user, job.address, 60, 150)
     received += await _drain(comm)
     stayed += await _drain(stays)
 
@@ -129,4 +129,4 @@ async def test_redis_restart_mid_stream_loses_and_doubles_nothing(layer_on_priva
 
     assert received == list(range(1, 201)), "a line was lost or doubled across the reconnect"
     assert stayed == list(range(1, 201)), "a line was lost or doubled for the second viewer"
-    await sync_to_async(_pages)(user, job.address, 0, 200)
+    await database_sync_to_async(_pages)(user, job.address, 0, 200)
